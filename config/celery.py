@@ -1,0 +1,11 @@
+"""The Celery app. Tasks are thin wrappers over services (STYLE.md, "Celery")."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("harbourline")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CorporatesConfig(AppConfig):
+    name = "corporates"
+    verbose_name = "Corporates"

@@ -1,0 +1,1 @@
+"""FX: rate sources, rate history, quotes and swaps (built by the FX issue)."""

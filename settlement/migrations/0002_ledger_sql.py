@@ -1,0 +1,29 @@
+"""PostgreSQL's share of the ledger rules: immutability and balance triggers, the post function.
+
+SQLite (the embedded default) has none of this; the ORM path of
+settlement.ledger.services checks the same rules in Python.
+"""
+
+from pathlib import Path
+
+from django.db import migrations
+
+SQL_DIR = Path(__file__).resolve().parent / "sql"
+
+
+def _run(filename):
+    def apply(apps, schema_editor):
+        if schema_editor.connection.vendor == "postgresql":
+            # Straight to the cursor with no parameters: the SQL holds literal '%'.
+            with schema_editor.connection.cursor() as cursor:
+                cursor.execute((SQL_DIR / filename).read_text())
+
+    return apply
+
+
+class Migration(migrations.Migration):
+    dependencies = [("settlement", "0001_initial")]
+
+    operations = [
+        migrations.RunPython(_run("0002_ledger.pg.sql"), _run("0002_ledger_reverse.pg.sql")),
+    ]

@@ -1,0 +1,6 @@
+"""Portal URLs of settlement (server-rendered pages)."""
+
+from django.urls import path  # noqa: F401
+
+app_name = "settlement"
+urlpatterns: list = []
