@@ -54,8 +54,9 @@ class MoneyParseError(ValueError):
 
 
 # A plain decimal: optional sign, digits, optional fraction. No exponent, no
-# spaces, no thousands separators, no "NaN"/"Infinity".
-_DECIMAL_RE = re.compile(r"^[+-]?(\d+)(\.(\d*))?$|^[+-]?\.(\d+)$")
+# spaces, no thousands separators, no "NaN"/"Infinity". ASCII digits only:
+# without re.ASCII, \d (and Decimal()) would read "١٢" or "１２" as 12.
+_DECIMAL_RE = re.compile(r"^[+-]?(\d+)(\.(\d*))?$|^[+-]?\.(\d+)$", re.ASCII)
 _MAX_DIGITS = 17  # integer digits; keeps every amount inside a signed 64-bit minor-unit count
 
 
@@ -115,7 +116,8 @@ def parse_amount(value: Any, currency: str, *, allow_zero: bool = False, field: 
             f"{currency} has {CURRENCY_PLACES[currency]} decimal places; the amount has more.",
             field,
         )
-    if amount < 0 or (amount == 0 and not allow_zero):
+    # The sign, not just the value: "-0.00" is zero but would come back as Decimal("-0.00").
+    if text.startswith("-") or (amount == 0 and not allow_zero):
         raise MoneyParseError("amount_not_positive", "Amount must be greater than zero.", field)
     if len((match.group(1) or "").lstrip("0")) > _MAX_DIGITS - CURRENCY_PLACES[currency]:
         raise MoneyParseError("amount_too_large", "Amount is too large.", field)
