@@ -181,10 +181,13 @@ def content_hash(*, kind: str, legs: Sequence[Leg], reverses_id: int | None) -> 
     return hashlib.sha256(json.dumps(canonical, separators=(",", ":")).encode()).hexdigest()
 
 
+_ENTRY_KINDS = frozenset(EntryKind.values)
+
+
 def _validate(kind: str, legs: Sequence[Leg], idempotency_key: str) -> None:
     if not idempotency_key or len(idempotency_key) > 255:
         raise InvalidEntry("An entry needs an idempotency key of 1 to 255 characters.")
-    if kind not in EntryKind.values:
+    if kind not in _ENTRY_KINDS:
         raise InvalidEntry(f"Unknown entry kind {kind!r}.")
     if len(legs) < 2:
         raise InvalidEntry("An entry has at least two postings.")
