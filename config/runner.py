@@ -66,6 +66,7 @@ def main() -> int:
     from django.conf import settings  # noqa: PLC0415 - after the environment is set
 
     settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
+    Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
     (settings.BROKER_DIR / "queue").mkdir(parents=True, exist_ok=True)
     (settings.BROKER_DIR / "processed").mkdir(parents=True, exist_ok=True)
     manage("migrate", "--noinput", "-v", "0")
