@@ -1,0 +1,173 @@
+"""Reads on FX: current rates and their history, pricing terms, quotes, swaps, inventory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import QuerySet
+
+from config import money
+from corporates.models import Enterprise
+from fx import pricing
+from fx.models import (
+    EnterpriseFxTerms,
+    InventoryAlert,
+    InventoryFloor,
+    Quote,
+    RateTick,
+    Swap,
+)
+from settlement.ledger.models import Account, AccountKind
+
+NON_USD = tuple(code for code in money.CURRENCY_CODES if code != pricing.BASE_CURRENCY)
+
+
+@dataclass(frozen=True)
+class CurrentRates:
+    """The latest published USD legs. ``published_at`` is the oldest leg's time (what staleness judges)."""
+
+    legs: dict[str, Decimal]
+    sources: dict[str, str]
+    published_at: datetime | None
+    missing: tuple[str, ...] = field(default=())
+
+    def is_stale(self, *, now: datetime) -> bool:
+        if self.missing or self.published_at is None:
+            return True
+        return now - self.published_at > timedelta(seconds=settings.FX_RATES_STALE_AFTER_SECONDS)
+
+
+def rates_current() -> CurrentRates:
+    legs: dict[str, Decimal] = {}
+    sources: dict[str, str] = {}
+    times: list[datetime] = []
+    missing: list[str] = []
+    for currency in NON_USD:
+        tick = (
+            RateTick.objects.filter(currency=currency)
+            .order_by("-published_at", "-id")
+            .values_list("mid", "published_at", "source__key")
+            .first()
+        )
+        if tick is None:
+            missing.append(currency)
+            continue
+        legs[currency], published_at, sources[currency] = tick
+        times.append(published_at)
+    return CurrentRates(legs=legs, sources=sources, published_at=min(times) if times else None, missing=tuple(missing))
+
+
+def rates_history(*, currency: str, since: datetime, limit: int = 2000) -> list[tuple[datetime, Decimal, str]]:
+    """(published_at, mid, source key) of one USD leg since ``since``, oldest first, at most ``limit`` points."""
+    rows = list(
+        RateTick.objects.filter(currency=currency, published_at__gte=since)
+        .order_by("-published_at", "-id")
+        .values_list("published_at", "mid", "source__key")[:limit]
+    )
+    rows.reverse()
+    return rows
+
+
+@dataclass(frozen=True)
+class Terms:
+    spread_bps: int
+    single_swap_limit_usd: Decimal
+    tier_name: str
+
+
+def terms_for(*, enterprise: Enterprise) -> Terms:
+    row = EnterpriseFxTerms.objects.select_related("tier").filter(enterprise_id=enterprise.pk).first()
+    default_limit = Decimal(settings.FX_DEFAULT_SINGLE_SWAP_LIMIT_USD)
+    if row is None:
+        return Terms(settings.FX_DEFAULT_SPREAD_BPS, default_limit, "Default")
+    return Terms(row.tier.spread_bps, row.single_swap_limit_usd or default_limit, row.tier.name)
+
+
+@dataclass(frozen=True)
+class PairRate:
+    sell_currency: str
+    buy_currency: str
+    mid_rate: Decimal
+    client_rate: Decimal
+
+
+def indicative_rates(*, rates: CurrentRates, spread_bps: int) -> list[PairRate]:
+    """Mid and client rate of each of the six pairs (indicative: a quote is what is firm)."""
+    return [
+        PairRate(
+            sell,
+            buy,
+            pricing.display_mid(rates.legs, sell=sell, buy=buy),
+            pricing.client_rate(rates.legs, sell=sell, buy=buy, spread_bps=spread_bps),
+        )
+        for sell, buy in pricing.pairs()
+    ]
+
+
+def quote_get(*, enterprise: Enterprise, public_id: str) -> Quote | None:
+    return Quote.objects.filter(enterprise_id=enterprise.pk, public_id=public_id).first()
+
+
+def quotes_for(*, enterprise: Enterprise) -> QuerySet[Quote]:
+    return Quote.objects.filter(enterprise_id=enterprise.pk)
+
+
+def swaps_for(
+    *,
+    enterprise: Enterprise,
+    currency: str | None = None,
+    sell_currency: str | None = None,
+    buy_currency: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[Swap]:
+    """An enterprise's swaps, newest first, filtered. ``currency`` matches either side."""
+    swaps = Swap.objects.filter(enterprise_id=enterprise.pk).select_related("quote", "journal_entry")
+    if currency:
+        swaps = swaps.filter(sell_currency=currency) | swaps.filter(buy_currency=currency)
+    if sell_currency:
+        swaps = swaps.filter(sell_currency=sell_currency)
+    if buy_currency:
+        swaps = swaps.filter(buy_currency=buy_currency)
+    if since:
+        swaps = swaps.filter(accepted_at__gte=since)
+    if until:
+        swaps = swaps.filter(accepted_at__lt=until)
+    return swaps.order_by("-accepted_at", "-id")
+
+
+def inventory_floor_for(*, currency: str) -> Decimal:
+    floor = InventoryFloor.objects.filter(currency=currency).values_list("floor", flat=True).first()
+    return floor if floor is not None else Decimal(0)
+
+
+@dataclass(frozen=True)
+class InventoryLine:
+    currency: str
+    balance: Decimal
+    floor: Decimal
+    open_alerts: int
+
+    @property
+    def below_floor(self) -> bool:
+        return self.balance < self.floor
+
+
+def inventory_status() -> list[InventoryLine]:
+    """The platform's FX inventory per currency, with its floor and open alerts (back office)."""
+    balances = dict(
+        Account.objects.filter(enterprise__isnull=True, kind=AccountKind.FX_INVENTORY).values_list(
+            "currency", "balance"
+        )
+    )
+    floors = dict(InventoryFloor.objects.values_list("currency", "floor"))
+    lines = []
+    for code in money.CURRENCY_CODES:
+        alerts = InventoryAlert.objects.filter(currency=code, acknowledged_at__isnull=True).count()
+        lines.append(
+            InventoryLine(code, money.from_minor(balances.get(code, 0), code), floors.get(code, Decimal(0)), alerts)
+        )
+    return lines
