@@ -223,3 +223,39 @@ FX_SIMULATED_LEGS = {
     "CNH": {"reference": "7.1000", "low": "6.9500", "high": "7.2500", "step": "0.0001", "max_steps": 10,
             "reversion": "0.05"},
 }
+
+# --- portal: sign-in, two-factor, throttling, invitations ----------------------
+# Owned by the portal shell (corporates/views.py, corporates/permissions.py).
+INSTALLED_APPS += ["django_otp", "django_otp.plugins.otp_totp", "axes"]
+# OTPMiddleware right after authentication (it wraps request.user with
+# is_verified()); AxesMiddleware last, so it turns a lockout into its response.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "django_otp.middleware.OTPMiddleware",
+)
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+# Axes' backend comes first: it refuses a locked-out username before the
+# password is even checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login/"
+OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "Harbourline")
+# Failed sign-ins: 5 failures for one username, or from one address, lock it
+# for the cool-off period. Attempts live in the database, so the test suite's
+# transactions (or axes.utils.reset()) clear them.
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+# Invitations: how long a link stays valid; mail goes through Django's email
+# backend (the console in the embedded default).
+INVITATION_TTL = timedelta(hours=int(os.environ.get("INVITATION_TTL_HOURS", "72")))
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Harbourline <no-reply@harbourline.example>")
+# Development only: the link (a credential) is also written to the log.
+INVITATION_LOG_LINKS = env_bool("INVITATION_LOG_LINKS", DEBUG or env_bool("HARBOURLINE_EMBEDDED", True))
+# The portal reads the ledger through these (corporates does not import settlement).
+PORTAL_BALANCES_SELECTOR = "settlement.ledger.selectors.balances_for"
+PORTAL_STATEMENT_SELECTOR = "settlement.ledger.statements.statement_for"

@@ -7,5 +7,6 @@ from corporates.models.enterprise import (
     MemberRole,
     Membership,
 )
+from corporates.models.members import Invitation
 
-__all__ = ["Enterprise", "EnterpriseStatus", "ExpectedVolume", "MemberRole", "Membership"]
+__all__ = ["Enterprise", "EnterpriseStatus", "ExpectedVolume", "Invitation", "MemberRole", "Membership"]
