@@ -1,0 +1,129 @@
+"""Who may do what in the portal. Every page and every service asks here.
+
+Roles (issue 3): an admin manages members, API keys and bank accounts; a maker
+initiates payments, swaps and redemptions; a checker approves what a maker
+initiated, never their own request; a viewer reads. Everyone who can move
+money (admin, maker, checker) signs in with TOTP; a viewer may skip it.
+
+``portal_member`` guards a portal view: signed in, a member of an enterprise,
+past two-factor when the role needs it (or when the member has a device),
+and holding one of the roles the page allows. Later capabilities decorate
+their views with it and call ``approval_check`` in their approval services.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django_otp import user_has_device
+
+from config.errors import DomainError
+from corporates.models import MemberRole, Membership
+
+# Members who can move money must use two-factor sign-in.
+MONEY_ROLES = frozenset({MemberRole.ADMIN, MemberRole.MAKER, MemberRole.CHECKER})
+MANAGE_ROLES = frozenset({MemberRole.ADMIN})
+INITIATE_ROLES = frozenset({MemberRole.MAKER})
+APPROVE_ROLES = frozenset({MemberRole.CHECKER})
+ALL_ROLES = frozenset(MemberRole)
+
+
+class NotAMember(DomainError):
+    code = "not_a_member"
+    title = "The user does not belong to an enterprise."
+    http_status = 403
+
+
+class RoleNotPermitted(DomainError):
+    code = "role_not_permitted"
+    title = "Your role does not allow this."
+    http_status = 403
+
+
+class CheckerIsMaker(DomainError):
+    code = "checker_is_maker"
+    title = "A request must be approved by someone other than the member who made it."
+    http_status = 403
+
+
+def membership_of(user: AbstractBaseUser | AnonymousUser) -> Membership:
+    """The user's membership (with its enterprise), or ``NotAMember``."""
+    if not user.is_authenticated:
+        raise NotAMember()
+    try:
+        return Membership.objects.select_related("enterprise").get(user_id=user.pk)
+    except Membership.DoesNotExist:
+        raise NotAMember() from None
+
+
+def role_requires_two_factor(role: str) -> bool:
+    return role in MONEY_ROLES
+
+
+def role_require(*, membership: Membership, roles: Iterable[str]) -> None:
+    """Raise ``RoleNotPermitted`` unless the member holds one of ``roles``."""
+    if membership.role not in set(roles):
+        raise RoleNotPermitted(f"A {membership.get_role_display().lower()} cannot do this.")
+
+
+def approval_check(*, maker: AbstractBaseUser, checker: AbstractBaseUser) -> Membership:
+    """Refuse an approval unless ``checker`` is a checker of the maker's enterprise and not the maker.
+
+    Returns the checker's membership. Services of later capabilities call it
+    under the lock of the request they approve.
+    """
+    if maker.pk == checker.pk:
+        raise CheckerIsMaker()
+    checker_membership = membership_of(checker)
+    role_require(membership=checker_membership, roles=APPROVE_ROLES)
+    maker_membership = membership_of(maker)
+    if maker_membership.enterprise_id != checker_membership.enterprise_id:
+        # Another tenant's request does not exist as far as this checker knows.
+        raise RoleNotPermitted("The request belongs to another enterprise.")
+    return checker_membership
+
+
+def two_factor_pending(request: HttpRequest, membership: Membership) -> str | None:
+    """Where the member must go before any other page: TOTP set-up or verification, or nowhere."""
+    if request.user.is_verified():
+        return None
+    if user_has_device(request.user, confirmed=True):
+        return "corporates:two_factor_verify"
+    if role_requires_two_factor(membership.role):
+        return "corporates:two_factor_setup"
+    return None
+
+
+def portal_member(
+    roles: Iterable[str] = ALL_ROLES,
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """Guard a portal view; the view finds the member's ``Membership`` on ``request.membership``."""
+    allowed = frozenset(roles)
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            try:
+                membership = membership_of(request.user)
+            except NotAMember:
+                raise PermissionDenied(NotAMember.title) from None
+            pending = two_factor_pending(request, membership)
+            if pending is not None:
+                return redirect(pending)
+            if membership.role not in allowed:
+                raise PermissionDenied(RoleNotPermitted.title)
+            request.membership = membership
+            return view(request, *args, **kwargs)
+
+        return guarded
+
+    return decorator
