@@ -259,3 +259,20 @@ INVITATION_LOG_LINKS = env_bool("INVITATION_LOG_LINKS", DEBUG or env_bool("HARBO
 # The portal reads the ledger through these (corporates does not import settlement).
 PORTAL_BALANCES_SELECTOR = "settlement.ledger.selectors.balances_for"
 PORTAL_STATEMENT_SELECTOR = "settlement.ledger.statements.statement_for"
+
+# --- obligations and netting (issue 6) ---------------------------------------------
+# Defaults until corporates keeps per-enterprise limits: the largest single
+# obligation, and the amount above which a checker must approve one.
+OBLIGATION_SINGLE_PAYMENT_LIMIT = {"HKD": "50000000.00", "USD": "5000000.00", "CNH": "50000000.00"}
+OBLIGATION_APPROVAL_THRESHOLD = {"HKD": "1000000.00", "USD": "100000.00", "CNH": "1000000.00"}
+OBLIGATION_BULK_MAX_ROWS = int(os.environ.get("OBLIGATION_BULK_MAX_ROWS", "10000"))
+# An unpayable pair rolls into the next batch; its obligations fail after this
+# many rolls, or once their value date is this many days past.
+NETTING_MAX_ROLLS = int(os.environ.get("NETTING_MAX_ROLLS", "3"))
+NETTING_MAX_DAYS_PAST_VALUE_DATE = int(os.environ.get("NETTING_MAX_DAYS_PAST_VALUE_DATE", "5"))
+# Test-only: pause this long at NETTING_TEST_PAUSE_AT ("between_passes" or
+# "in_pass", before the pass commits) so a test can kill the worker mid-batch.
+NETTING_TEST_PAUSE_SECONDS = float(os.environ.get("NETTING_TEST_PAUSE_SECONDS", "0"))
+NETTING_TEST_PAUSE_AT = os.environ.get("NETTING_TEST_PAUSE_AT", "between_passes")
+# Task modules outside an app's tasks.py (autodiscovery finds only those).
+CELERY_IMPORTS = ["settlement.netting.tasks"]

@@ -1,0 +1,590 @@
+"""Netting batches: take the due obligations at a cut-off, net each pair per currency, settle the nets.
+
+Accounting model: see settlement.netting.models. In short, the obligations a
+batch takes are netted per unordered pair {a < b} and currency; each non-zero
+net is one journal entry, net payer's wallet → net payee's wallet, posted
+through the ledger's batch path (settlement.ledger.batch) with the
+idempotency key ``netting:<batch>:<a>:<b>:<currency>``. Nothing here writes
+an entry or a balance itself.
+
+Steps, each its own transaction that first locks the batch row and checks
+the state, so that a worker killed anywhere leaves either the state before
+the step or the state after it, and a step run twice does nothing twice:
+
+1. open → netting (persisted, so that an operator sees the batch working).
+2. netting → settling: claim every pending, approved, due obligation with
+   one ``UPDATE … WHERE status = 'pending' … RETURNING`` (two cut-offs that
+   fire together serialize on the rows: the second one finds them taken),
+   aggregate the claimed rows per pair and currency in the same statement,
+   and write each participant's multilateral position.
+3. settling: liquidity passes. Each pass locks the wallets of the pending
+   pairs' parties in id order, picks every pair whose net payer can pay now
+   (its pending outgoing nets, smallest first, up to its balance), posts them
+   all, and marks those pairs and their obligations settled. Passes repeat
+   while one settles something: a payer may need what it received in an
+   earlier pass.
+4. settling → completed: pairs still unpaid roll their obligations back to
+   pending with the reason (or fail them, after too many rolls or days past
+   the value date), and the report's figures are written.
+
+Everything is set-based SQL over the batch's rows: no obligation or pair is
+ever loaded as an object, and no query runs per obligation or per pair.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from config.db import run_in_transaction
+from config.errors import DomainError
+from corporates.models import Enterprise
+from settlement.ledger.batch import ledger_post_transfers
+from settlement.ledger.models import EntryKind
+from settlement.netting.models import BatchStatus, NettingBatch
+
+logger = logging.getLogger(__name__)
+
+
+class BatchNotFound(DomainError):
+    code = "batch_not_found"
+    title = "No such netting batch."
+    http_status = 404
+
+
+# --- the netting arithmetic, shared by batches and previews ----------------------------
+
+# Nets obligations per unordered pair {a < b} and currency: a_owes is what a
+# owes b, b_owes what b owes a. ``{source}`` is any row source with payer_id,
+# payee_id, currency and amount: the rows a batch claims, or the pending rows
+# a preview looks at. Portable SQL (PostgreSQL and SQLite).
+_PAIR_AGGREGATE = """
+SELECT o.currency AS currency,
+       CASE WHEN o.payer_id < o.payee_id THEN o.payer_id ELSE o.payee_id END AS party_a_id,
+       CASE WHEN o.payer_id < o.payee_id THEN o.payee_id ELSE o.payer_id END AS party_b_id,
+       SUM(CASE WHEN o.payer_id < o.payee_id THEN o.amount ELSE 0 END) AS a_owes,
+       SUM(CASE WHEN o.payer_id > o.payee_id THEN o.amount ELSE 0 END) AS b_owes,
+       COUNT(*) AS obligation_count
+  FROM {source} o
+ GROUP BY 1, 2, 3
+"""
+
+# What counts at a cut-off: pending, approved where it had to be, due.
+_DUE = "o.status = 'pending' AND o.needs_approval = %s AND o.value_date <= %s"
+
+# An obligation's pair keys, to join obligations to pair rows with a hash join.
+_OBLIGATION_PAIR_JOIN = (
+    "o.currency = t.currency"
+    " AND (CASE WHEN o.payer_id < o.payee_id THEN o.payer_id ELSE o.payee_id END) = t.party_a_id"
+    " AND (CASE WHEN o.payer_id < o.payee_id THEN o.payee_id ELSE o.payer_id END) = t.party_b_id"
+)
+
+
+def _is_postgresql() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _temp_table(cursor, name: str, select_sql: str, params: list[Any]) -> None:
+    """A scratch table for one step (dropped at commit on PostgreSQL, and by ``_drop_temp_table``).
+
+    Dropped first as well: when a caller's transaction holds several steps
+    (tests, a shell), the previous step's table is still there.
+    """
+    cursor.execute(f"DROP TABLE IF EXISTS {name}")
+    if _is_postgresql():
+        cursor.execute(f"CREATE TEMP TABLE {name} ON COMMIT DROP AS {select_sql}", params)
+        cursor.execute(f"ANALYZE {name}")
+    else:
+        cursor.execute(f"CREATE TEMP TABLE {name} AS {select_sql}", params)
+
+
+def _drop_temp_table(cursor, name: str) -> None:
+    cursor.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+# --- open and run ------------------------------------------------------------------------
+
+
+def batch_open(*, trigger: str = "manual", cutoff_at: datetime | None = None) -> NettingBatch:
+    """Open a batch for a cut-off. It takes what is due on the cut-off's (Hong Kong) date."""
+    cutoff_at = cutoff_at or timezone.now()
+    return NettingBatch.objects.create(
+        trigger=trigger[:100],
+        cutoff_at=cutoff_at,
+        value_date=timezone.localdate(cutoff_at),
+        created_at=timezone.now(),
+    )
+
+
+def batch_run(*, batch_id: int) -> NettingBatch:
+    """Run (or resume) a batch to completion. Safe to call again at any point, from any worker."""
+    if not NettingBatch.objects.filter(pk=batch_id).exists():
+        raise BatchNotFound()
+    run_in_transaction(lambda: _attempt(batch_id))
+    run_in_transaction(lambda: _start_netting(batch_id))
+    run_in_transaction(lambda: _net(batch_id))
+    while run_in_transaction(lambda: _settle_pass(batch_id)):
+        _test_pause("between_passes")
+    run_in_transaction(lambda: _complete(batch_id))
+    return NettingBatch.objects.get(pk=batch_id)
+
+
+def batches_resume() -> list[int]:
+    """Finish every batch a dead worker left unfinished (what a cut-off does first)."""
+    unfinished = list(
+        NettingBatch.objects.exclude(status=BatchStatus.COMPLETED).order_by("id").values_list("id", flat=True)
+    )
+    for batch_id in unfinished:
+        batch_run(batch_id=batch_id)
+    return unfinished
+
+
+def batch_cutoff(*, trigger: str = "schedule") -> NettingBatch:
+    """A cut-off: finish what is unfinished, then open and run a new batch."""
+    batches_resume()
+    batch = batch_open(trigger=trigger)
+    return batch_run(batch_id=batch.pk)
+
+
+def _locked(batch_id: int) -> NettingBatch:
+    return NettingBatch.objects.select_for_update().get(pk=batch_id)
+
+
+def _attempt(batch_id: int) -> None:
+    batch = _locked(batch_id)
+    if batch.status != BatchStatus.COMPLETED:
+        batch.attempts += 1
+        batch.save(update_fields=["attempts"])
+
+
+def _start_netting(batch_id: int) -> None:
+    batch = _locked(batch_id)
+    if batch.status == BatchStatus.OPEN:
+        batch.status = BatchStatus.NETTING
+        batch.netting_at = timezone.now()
+        batch.save(update_fields=["status", "netting_at"])
+
+
+def _record_phase(batch: NettingBatch, phase: str, seconds: float) -> None:
+    batch.phase_seconds[phase] = round(batch.phase_seconds.get(phase, 0) + seconds, 3)
+
+
+def _net(batch_id: int) -> None:
+    """netting → settling: claim, aggregate per pair and currency, write the positions. One transaction."""
+    batch = _locked(batch_id)
+    if batch.status != BatchStatus.NETTING:
+        return
+    started = time.perf_counter()
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        if _is_postgresql():
+            # Claim and aggregate in one statement: the claimed rows are read once.
+            cursor.execute(
+                "WITH claimed AS ("
+                " UPDATE settlement_obligation o SET status = 'in_batch', batch_id = %s, updated_at = %s"
+                f" WHERE {_DUE} RETURNING o.payer_id, o.payee_id, o.currency, o.amount)"
+                " INSERT INTO settlement_nettingpair"
+                " (batch_id, currency, party_a_id, party_b_id, a_owes, b_owes, obligation_count, status, reason)"
+                " SELECT %s, p.currency, p.party_a_id, p.party_b_id, p.a_owes, p.b_owes, p.obligation_count,"
+                " 'pending', ''"
+                f" FROM ({_PAIR_AGGREGATE.format(source='claimed')}) p",
+                [batch_id, now, False, batch.value_date, batch_id],
+            )
+        else:
+            cursor.execute(
+                "UPDATE settlement_obligation SET status = 'in_batch', batch_id = %s, updated_at = %s"
+                " WHERE id IN (SELECT o.id FROM settlement_obligation o WHERE " + _DUE + ")",
+                [batch_id, now, False, batch.value_date],
+            )
+            source = "(SELECT * FROM settlement_obligation WHERE batch_id = %s AND status = 'in_batch')"
+            cursor.execute(
+                "INSERT INTO settlement_nettingpair"
+                " (batch_id, currency, party_a_id, party_b_id, a_owes, b_owes, obligation_count, status, reason)"
+                " SELECT %s, p.currency, p.party_a_id, p.party_b_id, p.a_owes, p.b_owes, p.obligation_count,"
+                " 'pending', ''"
+                f" FROM ({_PAIR_AGGREGATE.format(source=source)}) p",
+                [batch_id, batch_id],
+            )
+        claimed_at = time.perf_counter()
+        cursor.execute(
+            "INSERT INTO settlement_nettingposition"
+            " (batch_id, enterprise_id, currency, owes, owed, bilateral_out, bilateral_in)"
+            " SELECT %s, x.enterprise_id, x.currency, SUM(x.owes), SUM(x.owed), SUM(x.b_out), SUM(x.b_in) FROM ("
+            "  SELECT party_a_id AS enterprise_id, currency, a_owes AS owes, b_owes AS owed,"
+            "   CASE WHEN a_owes > b_owes THEN a_owes - b_owes ELSE 0 END AS b_out,"
+            "   CASE WHEN b_owes > a_owes THEN b_owes - a_owes ELSE 0 END AS b_in"
+            "  FROM settlement_nettingpair WHERE batch_id = %s"
+            "  UNION ALL"
+            "  SELECT party_b_id, currency, b_owes, a_owes,"
+            "   CASE WHEN b_owes > a_owes THEN b_owes - a_owes ELSE 0 END,"
+            "   CASE WHEN a_owes > b_owes THEN a_owes - b_owes ELSE 0 END"
+            "  FROM settlement_nettingpair WHERE batch_id = %s"
+            " ) x GROUP BY x.enterprise_id, x.currency",
+            [batch_id, batch_id, batch_id],
+        )
+    finished = time.perf_counter()
+    batch.status = BatchStatus.SETTLING
+    batch.settling_at = timezone.now()
+    _record_phase(batch, "claim_and_net", claimed_at - started)
+    _record_phase(batch, "positions", finished - claimed_at)
+    batch.save(update_fields=["status", "settling_at", "phase_seconds"])
+
+
+# --- settling: liquidity passes -----------------------------------------------------------
+
+# The pairs of one pass: every pending pair whose parties may move money and
+# whose net payer can pay it now, taking the payer's pending nets in this
+# currency smallest first while their running sum fits its balance. Zero nets
+# always fit. The wallets are locked before this runs.
+_PAYABLE_PAIRS_SQL = """
+SELECT c.pair_id, c.currency, c.party_a_id, c.party_b_id, c.payer_wallet_id, c.payee_wallet_id, c.amount
+  FROM (
+    SELECT e.*, pw.id AS payer_wallet_id, qw.id AS payee_wallet_id, pw.balance AS payer_balance,
+           SUM(e.amount) OVER (PARTITION BY e.payer_id, e.currency ORDER BY e.amount, e.pair_id
+                               ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running
+      FROM (
+        SELECT p.id AS pair_id, p.currency, p.party_a_id, p.party_b_id,
+               CASE WHEN p.a_owes >= p.b_owes THEN p.party_a_id ELSE p.party_b_id END AS payer_id,
+               CASE WHEN p.a_owes >= p.b_owes THEN p.party_b_id ELSE p.party_a_id END AS payee_id,
+               CASE WHEN p.a_owes >= p.b_owes THEN p.a_owes - p.b_owes ELSE p.b_owes - p.a_owes END AS amount
+          FROM settlement_nettingpair p
+         WHERE p.batch_id = %s AND p.status = 'pending'
+      ) e
+      JOIN corporates_enterprise pe ON pe.id = e.payer_id AND pe.status = 'approved'
+      JOIN corporates_enterprise qe ON qe.id = e.payee_id AND qe.status = 'approved'
+      JOIN settlement_account pw
+        ON pw.enterprise_id = e.payer_id AND pw.currency = e.currency AND pw.kind = 'wallet'
+      JOIN settlement_account qw
+        ON qw.enterprise_id = e.payee_id AND qw.currency = e.currency AND qw.kind = 'wallet'
+     WHERE e.amount = 0 OR NOT pw.is_frozen
+  ) c
+ WHERE c.running <= c.payer_balance
+"""
+
+
+def _lock_wallets(cursor, batch_id: int) -> None:
+    """Lock the wallets of every party with a pending pair, in id order (the ledger's order)."""
+    if not _is_postgresql():
+        return  # SQLite: the IMMEDIATE transaction already holds the database's write lock.
+    cursor.execute(
+        "SELECT count(*) FROM (SELECT a.id FROM settlement_account a"
+        " WHERE a.kind = 'wallet' AND a.enterprise_id IN ("
+        "  SELECT party_a_id FROM settlement_nettingpair WHERE batch_id = %s AND status = 'pending'"
+        "  UNION SELECT party_b_id FROM settlement_nettingpair WHERE batch_id = %s AND status = 'pending')"
+        " ORDER BY a.id FOR NO KEY UPDATE) locked",
+        [batch_id, batch_id],
+    )
+    cursor.fetchone()
+
+
+def _settle_pass(batch_id: int) -> int:
+    """One liquidity pass, one transaction. Returns how many pairs it settled (0: no progress, or not settling)."""
+    batch = _locked(batch_id)
+    if batch.status != BatchStatus.SETTLING:
+        return 0
+    started = time.perf_counter()
+    pass_number = batch.passes + 1
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        _lock_wallets(cursor, batch_id)
+        _temp_table(cursor, "hl_netting_pass", _PAYABLE_PAIRS_SQL, [batch_id])
+        cursor.execute("SELECT count(*) FROM hl_netting_pass")
+        (pairs,) = cursor.fetchone()
+        if pairs:
+            ledger_post_transfers(
+                kind=EntryKind.NETTING,
+                source_sql=(
+                    "SELECT 'netting:' || %s || ':' || t.party_a_id || ':' || t.party_b_id || ':' || t.currency,"
+                    " t.payer_wallet_id, t.payee_wallet_id, t.currency, t.amount, NULL"
+                    " FROM hl_netting_pass t WHERE t.amount > 0 ORDER BY t.pair_id"
+                ),
+                params=[batch.public_id],
+                memo=f"Netting batch {batch.public_id}",
+            )
+            cursor.execute(
+                "UPDATE settlement_nettingpair SET status = 'settled', settled_pass = %s"
+                " WHERE id IN (SELECT pair_id FROM hl_netting_pass)",
+                [pass_number],
+            )
+            _update_obligations_of_pass(cursor, batch_id, now)
+            _test_pause("in_pass")
+        _drop_temp_table(cursor, "hl_netting_pass")
+    if pairs:
+        batch.passes = pass_number
+    _record_phase(batch, "settle", time.perf_counter() - started)
+    batch.save(update_fields=["passes", "phase_seconds"])
+    return pairs
+
+
+def _update_obligations_of_pass(cursor, batch_id: int, now: datetime) -> None:
+    if _is_postgresql():
+        cursor.execute(
+            "UPDATE settlement_obligation o SET status = 'settled', settled_at = %s, updated_at = %s, reason = ''"
+            " FROM hl_netting_pass t"
+            f" WHERE o.batch_id = %s AND o.status = 'in_batch' AND {_OBLIGATION_PAIR_JOIN}",
+            [now, now, batch_id],
+        )
+    else:
+        cursor.execute(
+            "UPDATE settlement_obligation SET status = 'settled', settled_at = %s, updated_at = %s, reason = ''"
+            " WHERE batch_id = %s AND status = 'in_batch' AND EXISTS ("
+            "  SELECT 1 FROM hl_netting_pass t, settlement_obligation o"
+            f"  WHERE o.id = settlement_obligation.id AND {_OBLIGATION_PAIR_JOIN})",
+            [now, now, batch_id],
+        )
+
+
+def _test_pause(where: str) -> None:
+    # Test-only: lets a test kill -9 the worker at a known point of a batch.
+    if settings.NETTING_TEST_PAUSE_SECONDS and settings.NETTING_TEST_PAUSE_AT == where:
+        time.sleep(settings.NETTING_TEST_PAUSE_SECONDS)
+
+
+# --- completion -------------------------------------------------------------------------
+
+_UNPAID_REASON = """
+CASE WHEN pe.status <> 'approved' THEN 'enterprise_not_active: the net payer may not move money'
+     WHEN qe.status <> 'approved' THEN 'enterprise_not_active: the net payee may not move money'
+     WHEN pw.is_frozen THEN 'account_frozen: the net payer''s wallet is frozen'
+     ELSE 'insufficient_funds: the net payer could not pay its net in this batch' END
+"""
+
+
+def _complete(batch_id: int) -> None:
+    """settling → completed: roll or fail what stayed unpaid, write the report. One transaction."""
+    batch = _locked(batch_id)
+    if batch.status != BatchStatus.SETTLING:
+        return
+    started = time.perf_counter()
+    now = timezone.now()
+    fail_before = timezone.localdate(now) - timedelta(days=settings.NETTING_MAX_DAYS_PAST_VALUE_DATE)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE settlement_nettingpair SET status = 'unpaid', reason = ("
+            f" SELECT {_UNPAID_REASON} || ' (batch ' || %s || ')'"
+            " FROM corporates_enterprise pe, corporates_enterprise qe, settlement_account pw"
+            " WHERE pe.id = (CASE WHEN a_owes >= b_owes THEN party_a_id ELSE party_b_id END)"
+            "   AND qe.id = (CASE WHEN a_owes >= b_owes THEN party_b_id ELSE party_a_id END)"
+            "   AND pw.enterprise_id = pe.id AND pw.currency = settlement_nettingpair.currency"
+            "   AND pw.kind = 'wallet')"
+            " WHERE batch_id = %s AND status = 'pending'",
+            [batch.public_id, batch_id],
+        )
+        unpaid_pairs = cursor.rowcount
+        rolled = failed = 0
+        if unpaid_pairs:
+            failing = "(o.roll_count >= %s OR o.value_date < %s)"
+            join_from = (
+                " FROM settlement_nettingpair t WHERE t.batch_id = %s AND t.status = 'unpaid'"
+                f" AND o.batch_id = %s AND o.status = 'in_batch' AND {_OBLIGATION_PAIR_JOIN}"
+            )
+            rows = _update_unpaid_obligations(cursor, batch_id, now, failing, join_from, fail_before)
+            rolled, failed = rows
+        cursor.execute(
+            "SELECT count(*) FROM settlement_obligation WHERE batch_id = %s AND status = 'in_batch'", [batch_id]
+        )
+        (left_over,) = cursor.fetchone()
+        if left_over:  # pragma: no cover - every claimed obligation belongs to exactly one pair
+            raise AssertionError(f"{left_over} obligations of batch {batch.public_id} belong to no pair")
+    batch.report = _report(batch_id, rolled=rolled, failed=failed)
+    batch.status = BatchStatus.COMPLETED
+    batch.completed_at = timezone.now()
+    _record_phase(batch, "complete", time.perf_counter() - started)
+    batch.phase_seconds["total"] = round(sum(v for k, v in batch.phase_seconds.items() if k != "total"), 3)
+    batch.save(update_fields=["status", "completed_at", "report", "phase_seconds"])
+    public_id, report = batch.public_id, batch.report
+    transaction.on_commit(lambda: _emit_completed(public_id, report))
+
+
+def _update_unpaid_obligations(
+    cursor, batch_id: int, now: datetime, failing: str, join_from: str, fail_before: date
+) -> tuple[int, int]:
+    """Fail the obligations of unpaid pairs that rolled too often or too long; roll the others back to pending."""
+    max_rolls = settings.NETTING_MAX_ROLLS
+    reason = "t.reason"
+    if _is_postgresql():
+        cursor.execute(
+            "UPDATE settlement_obligation o SET status = 'failed', failed_at = %s, updated_at = %s,"
+            f" reason = {reason}, roll_count = o.roll_count {join_from} AND {failing}",
+            [now, now, batch_id, batch_id, max_rolls, fail_before],
+        )
+        failed = cursor.rowcount
+        cursor.execute(
+            "UPDATE settlement_obligation o SET status = 'pending', updated_at = %s,"
+            f" reason = {reason}, roll_count = o.roll_count + 1 {join_from}",
+            [now, batch_id, batch_id],
+        )
+        return cursor.rowcount, failed
+    # SQLite: the same two updates with correlated subqueries.
+    match = (
+        "EXISTS (SELECT 1 FROM settlement_nettingpair t, settlement_obligation o"
+        " WHERE o.id = settlement_obligation.id AND t.batch_id = %s AND t.status = 'unpaid'"
+        f" AND {_OBLIGATION_PAIR_JOIN})"
+    )
+    unpaid_reason = (
+        "(SELECT t.reason FROM settlement_nettingpair t, settlement_obligation o"
+        " WHERE o.id = settlement_obligation.id AND t.batch_id = %s AND t.status = 'unpaid'"
+        f" AND {_OBLIGATION_PAIR_JOIN})"
+    )
+    cursor.execute(
+        f"UPDATE settlement_obligation SET status = 'failed', failed_at = %s, updated_at = %s, reason = {unpaid_reason}"
+        f" WHERE batch_id = %s AND status = 'in_batch' AND {match} AND (roll_count >= %s OR value_date < %s)",
+        [now, now, batch_id, batch_id, batch_id, max_rolls, fail_before],
+    )
+    failed = cursor.rowcount
+    cursor.execute(
+        f"UPDATE settlement_obligation SET status = 'pending', updated_at = %s, reason = {unpaid_reason},"
+        f" roll_count = roll_count + 1 WHERE batch_id = %s AND status = 'in_batch' AND {match}",
+        [now, batch_id, batch_id, batch_id],
+    )
+    return cursor.rowcount, failed
+
+
+def _percent(part: int, whole: int) -> str:
+    if not whole:
+        return "0.00"
+    return str(((1 - Decimal(part) / Decimal(whole)) * 100).quantize(Decimal("0.01")))
+
+
+def _report(batch_id: int, *, rolled: int, failed: int) -> dict[str, Any]:
+    """The batch's figures, per currency and overall, from its pair and position rows."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT currency, SUM(obligation_count), SUM(a_owes + b_owes),"
+            " SUM(CASE WHEN a_owes >= b_owes THEN a_owes - b_owes ELSE b_owes - a_owes END),"
+            " SUM(CASE WHEN status = 'settled' AND a_owes <> b_owes THEN 1 ELSE 0 END),"
+            " SUM(CASE WHEN status = 'settled' THEN"
+            "     CASE WHEN a_owes >= b_owes THEN a_owes - b_owes ELSE b_owes - a_owes END ELSE 0 END),"
+            " SUM(CASE WHEN status = 'settled' THEN obligation_count ELSE 0 END),"
+            " SUM(CASE WHEN status = 'settled' THEN 1 ELSE 0 END), COUNT(*)"
+            " FROM settlement_nettingpair WHERE batch_id = %s GROUP BY currency ORDER BY currency",
+            [batch_id],
+        )
+        pair_rows = cursor.fetchall()
+        cursor.execute(
+            "SELECT currency, SUM(CASE WHEN owed > owes THEN owed - owes ELSE 0 END), COUNT(*)"
+            " FROM settlement_nettingposition WHERE batch_id = %s GROUP BY currency",
+            [batch_id],
+        )
+        multilateral = {currency: (int(net), int(n)) for currency, net, n in cursor.fetchall()}
+    currencies: dict[str, Any] = {}
+    totals = {
+        "gross_count": 0,
+        "gross_value": 0,
+        "bilateral_net_value": 0,
+        "net_transfers": 0,
+        "net_value": 0,
+        "settled_obligations": 0,
+        "pairs": 0,
+        "settled_pairs": 0,
+        "multilateral_net_value": 0,
+    }
+    for currency, count, gross, bilateral, transfers, net_value, settled, settled_pairs, pairs in pair_rows:
+        multi, participants = multilateral.get(currency, (0, 0))
+        figures = {
+            "gross_count": int(count),
+            "gross_value": int(gross),
+            "bilateral_net_value": int(bilateral),
+            "multilateral_net_value": multi,
+            "participants": participants,
+            "pairs": int(pairs),
+            "settled_pairs": int(settled_pairs),
+            "net_transfers": int(transfers),
+            "net_value": int(net_value),
+            "settled_obligations": int(settled),
+            "efficiency_bilateral_pct": _percent(int(bilateral), int(gross)),
+            "efficiency_multilateral_pct": _percent(multi, int(gross)),
+        }
+        currencies[currency] = figures
+        for key in totals:
+            totals[key] += figures[key]
+    return {
+        "currencies": currencies,
+        "obligations": {
+            "claimed": totals["gross_count"],
+            "settled": totals["settled_obligations"],
+            "rolled": rolled,
+            "failed": failed,
+        },
+        "pairs": {"total": totals["pairs"], "settled": totals["settled_pairs"]},
+        "net_transfers": totals["net_transfers"],
+        # Across currencies the figure adds minor units without FX: the three
+        # currencies' values are of one order here (HKD, CNH ~ 7-8 per USD).
+        "efficiency_bilateral_pct": _percent(totals["bilateral_net_value"], totals["gross_value"]),
+        "efficiency_multilateral_pct": _percent(totals["multilateral_net_value"], totals["gross_value"]),
+    }
+
+
+def _emit_completed(public_id: str, report: dict[str, Any]) -> None:
+    # The events batch.completed / obligation.settled / obligation.failed go
+    # out through corporates' webhook mechanism once it lands; until then, a log line.
+    logger.info(
+        "batch.completed %s: %s obligations settled, %s rolled, %s failed, %s net transfers",
+        public_id,
+        report["obligations"]["settled"],
+        report["obligations"]["rolled"],
+        report["obligations"]["failed"],
+        report["net_transfers"],
+    )
+
+
+# --- preview ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PreviewRow:
+    counterparty_id: int
+    counterparty_public_id: str
+    currency: str
+    owes: int  # what the enterprise owes the counterparty (minor units)
+    owed: int  # what the counterparty owes the enterprise
+    obligation_count: int
+
+    @property
+    def net(self) -> int:
+        """Signed: positive when the enterprise would receive."""
+        return self.owed - self.owes
+
+
+def netting_preview(*, enterprise: Enterprise, value_date: date | None = None) -> list[PreviewRow]:
+    """The enterprise's projected nets per counterparty and currency for the next cut-off.
+
+    The same aggregation as a batch, over the obligations the next cut-off
+    would take (pending, approved, due by ``value_date``, default today).
+    """
+    value_date = value_date or timezone.localdate()
+    source = (
+        "(SELECT o.payer_id, o.payee_id, o.currency, o.amount FROM settlement_obligation o"
+        f" WHERE {_DUE} AND (o.payer_id = %s OR o.payee_id = %s))"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _PAIR_AGGREGATE.format(source=source) + " ORDER BY 1, 2, 3",
+            [False, value_date, enterprise.pk, enterprise.pk],
+        )
+        rows = cursor.fetchall()
+    others = {a if b == enterprise.pk else b for _, a, b, *_ in rows}
+    public_ids = dict(Enterprise.objects.filter(pk__in=others).values_list("pk", "public_id"))
+    preview = []
+    for currency, party_a, party_b, a_owes, b_owes, count in rows:
+        mine_is_a = party_a == enterprise.pk
+        other = party_b if mine_is_a else party_a
+        preview.append(
+            PreviewRow(
+                counterparty_id=other,
+                counterparty_public_id=public_ids[other],
+                currency=currency,
+                owes=int(a_owes if mine_is_a else b_owes),
+                owed=int(b_owes if mine_is_a else a_owes),
+                obligation_count=int(count),
+            )
+        )
+    return preview

@@ -1,0 +1,413 @@
+"""Writes on obligations: create (one or in bulk), cancel, approve.
+
+An obligation records that its payer owes its payee an amount by a value
+date; it moves no money (a netting batch settles it, see settlement.netting).
+Bulk creation is all or nothing: every row valid → every row created in one
+transaction; any row invalid → nothing created and the list of every row's
+errors. At scale the rows reach PostgreSQL through COPY, after validation in
+memory and one query per lookup (payees, existing references) for the whole
+request — never a query per row.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, connection
+from django.utils import timezone
+
+from config import money
+from config.db import run_in_transaction
+from config.errors import DomainError
+from corporates.models import Enterprise, EnterpriseStatus, MemberRole, Membership
+from corporates.services import enterprise_require_active
+from settlement.obligations.models import Obligation, ObligationStatus
+
+# --- errors --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One refusal of one row: ``row`` is its 0-based index in the request."""
+
+    row: int
+    field: str
+    code: str
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"row": self.row, "field": self.field, "code": self.code, "message": self.message}
+
+
+class ObligationsInvalid(DomainError):
+    code = "obligations_invalid"
+    title = "Some rows are invalid; no obligation was created."
+    http_status = 422
+
+    def __init__(self, errors: list[RowError]) -> None:
+        super().__init__(f"{len(errors)} error(s); no obligation was created.", errors=[e.to_json() for e in errors])
+        self.errors = errors
+
+
+class ObligationInvalid(DomainError):
+    """A single obligation was refused; ``code`` is the row error's code (payee_unknown, value_date_past, …)."""
+
+    code = "obligation_invalid"
+    title = "The obligation is invalid."
+    http_status = 422
+
+    def __init__(self, error: RowError) -> None:
+        super().__init__(error.message, field=error.field)
+        self.code = error.code
+        self.field = error.field
+
+
+class TooManyRows(DomainError):
+    code = "too_many_rows"
+    title = "Too many obligations in one request."
+    http_status = 413
+
+
+class ObligationNotCancellable(DomainError):
+    code = "obligation_not_cancellable"
+    title = "Only a pending obligation can be cancelled, by its payer, before the cut-off takes it."
+
+
+class ObligationNotApprovable(DomainError):
+    code = "obligation_not_approvable"
+    title = "The obligation does not await approval."
+
+
+class ApprovalNotAllowed(DomainError):
+    code = "approval_not_allowed"
+    title = "Only a checker or admin of the payer, other than its maker, may approve."
+    http_status = 403
+
+
+# --- values ----------------------------------------------------------------------
+
+
+@dataclass
+class BulkCreateResult:
+    created: int
+    public_ids: list[str] = field(default_factory=list)
+    needs_approval: int = 0
+
+
+@dataclass(frozen=True)
+class _ValidRow:
+    payee_id: int
+    currency: str
+    amount: int
+    value_date: date
+    external_reference: str
+    memo: str
+    needs_approval: bool
+
+
+_REFERENCE_MAX = Obligation._meta.get_field("external_reference").max_length
+_MEMO_MAX = Obligation._meta.get_field("memo").max_length
+_COLUMNS = (
+    "public_id",
+    "payer_id",
+    "payee_id",
+    "currency",
+    "amount",
+    "value_date",
+    "external_reference",
+    "memo",
+    "status",
+    "needs_approval",
+    "created_by_id",
+    "reason",
+    "roll_count",
+    "created_at",
+    "updated_at",
+)
+
+
+def limits_for(*, enterprise: Enterprise) -> dict[str, tuple[int, int]]:
+    """Per currency: (single payment limit, approval threshold), in minor units.
+
+    The defaults of settings until corporates keeps per-enterprise limits;
+    this is the one place that reads them.
+    """
+    limits = {}
+    for code in money.CURRENCY_CODES:
+        single = Decimal(settings.OBLIGATION_SINGLE_PAYMENT_LIMIT[code])
+        threshold = Decimal(settings.OBLIGATION_APPROVAL_THRESHOLD[code])
+        limits[code] = (money.to_minor(single, code), money.to_minor(threshold, code))
+    return limits
+
+
+# --- create --------------------------------------------------------------------------
+
+
+def obligation_create(
+    *,
+    payer: Enterprise,
+    payee: str,
+    amount: str,
+    currency: str,
+    value_date: date | str,
+    external_reference: str,
+    memo: str = "",
+    created_by: Any = None,
+) -> Obligation:
+    """Create one obligation (the payer's); raises ``ObligationInvalid`` with the first refusal."""
+    row = {
+        "payee": payee,
+        "amount": amount,
+        "currency": currency,
+        "value_date": value_date,
+        "external_reference": external_reference,
+        "memo": memo,
+    }
+    try:
+        result = obligations_create_bulk(payer=payer, rows=[row], created_by=created_by)
+    except ObligationsInvalid as exc:
+        raise ObligationInvalid(exc.errors[0]) from None
+    return Obligation.objects.get(public_id=result.public_ids[0])
+
+
+def obligations_create_bulk(
+    *, payer: Enterprise, rows: Sequence[Mapping[str, Any]], created_by: Any = None
+) -> BulkCreateResult:
+    """Create every row as an obligation of ``payer``, or none (``ObligationsInvalid`` lists every row's errors).
+
+    A row: ``payee`` (public id), ``amount`` (decimal string), ``currency``,
+    ``value_date`` (ISO date or date), ``external_reference``, optional ``memo``.
+    """
+    enterprise_require_active(enterprise=payer)
+    if len(rows) > settings.OBLIGATION_BULK_MAX_ROWS:
+        raise TooManyRows(f"At most {settings.OBLIGATION_BULK_MAX_ROWS} obligations per request.")
+    if not rows:
+        return BulkCreateResult(created=0)
+
+    def create() -> BulkCreateResult:
+        valid, errors = _validate_rows(payer, rows)
+        if errors:
+            raise ObligationsInvalid(errors)
+        return _insert(payer, valid, created_by)
+
+    try:
+        return run_in_transaction(create)
+    except IntegrityError as exc:
+        # Another request of the same payer committed one of these references
+        # between our check and our insert: validate again to name the rows.
+        if "obligation_reference_unique" not in str(exc):
+            raise
+        _, errors = _validate_rows(payer, rows)
+        raise ObligationsInvalid(errors) from None
+
+
+def _validate_rows(payer: Enterprise, rows: Sequence[Mapping[str, Any]]) -> tuple[list[_ValidRow], list[RowError]]:
+    today = timezone.localdate()
+    limits = limits_for(enterprise=payer)
+    payee_keys = {row.get("payee") for row in rows if isinstance(row, Mapping) and isinstance(row.get("payee"), str)}
+    payees = {
+        public_id: (pk, status)
+        for public_id, pk, status in Enterprise.objects.filter(public_id__in=payee_keys).values_list(
+            "public_id", "id", "status"
+        )
+    }
+    references = [row.get("external_reference") for row in rows if isinstance(row, Mapping)]
+    existing = set(
+        Obligation.objects.filter(
+            payer=payer, external_reference__in=[r for r in references if isinstance(r, str)]
+        ).values_list("external_reference", flat=True)
+    )
+
+    valid: list[_ValidRow] = []
+    errors: list[RowError] = []
+    seen_references: dict[str, int] = {}
+    for index, row in enumerate(rows):
+        before = len(errors)
+
+        def refuse(field_name: str, code: str, message: str, index: int = index) -> None:
+            errors.append(RowError(index, field_name, code, message))
+
+        if not isinstance(row, Mapping):
+            refuse("", "row_malformed", "Each row is an object.")
+            continue
+
+        payee_key = row.get("payee")
+        payee = payees.get(payee_key) if isinstance(payee_key, str) else None
+        if payee is None:
+            refuse("payee", "payee_unknown", "No enterprise has this id.")
+        elif payee[0] == payer.pk:
+            refuse("payee", "payee_is_payer", "The payee must be another enterprise.")
+        elif payee[1] != EnterpriseStatus.APPROVED:
+            refuse("payee", "payee_inactive", "The payee is not approved, or is frozen.")
+
+        currency, minor = None, None
+        try:
+            currency = money.parse_currency(row.get("currency"))
+            minor = money.to_minor(money.parse_amount(row.get("amount"), currency), currency)
+        except money.MoneyParseError as exc:
+            refuse(exc.field, exc.code, exc.message)
+        if currency is not None and minor is not None and minor > limits[currency][0]:
+            refuse("amount", "over_single_payment_limit", "The amount is over the payer's single-payment limit.")
+
+        value_date = _parse_date(row.get("value_date"))
+        if value_date is None:
+            refuse("value_date", "value_date_invalid", "The value date is an ISO date (YYYY-MM-DD).")
+        elif value_date < today:
+            refuse("value_date", "value_date_past", "The value date is in the past.")
+
+        reference = row.get("external_reference")
+        if not isinstance(reference, str) or not reference.strip() or len(reference) > _REFERENCE_MAX:
+            refuse(
+                "external_reference",
+                "external_reference_invalid",
+                f"The external reference is a non-empty string of at most {_REFERENCE_MAX} characters.",
+            )
+        elif reference in existing:
+            refuse("external_reference", "duplicate_external_reference", "An obligation already has this reference.")
+        elif reference in seen_references:
+            refuse(
+                "external_reference",
+                "duplicate_external_reference",
+                f"Row {seen_references[reference]} of this request has the same reference.",
+            )
+        else:
+            seen_references[reference] = index
+
+        memo = row.get("memo") or ""
+        if not isinstance(memo, str) or len(memo) > _MEMO_MAX:
+            refuse("memo", "memo_invalid", f"The memo is a string of at most {_MEMO_MAX} characters.")
+
+        if len(errors) == before:
+            valid.append(
+                _ValidRow(
+                    payee_id=payee[0],
+                    currency=currency,
+                    amount=minor,
+                    value_date=value_date,
+                    external_reference=reference,
+                    memo=memo,
+                    needs_approval=minor > limits[currency][1],
+                )
+            )
+    return valid, errors
+
+
+def _parse_date(value: Any) -> date | None:
+    if isinstance(value, datetime):
+        return None
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _insert(payer: Enterprise, valid: list[_ValidRow], created_by: Any) -> BulkCreateResult:
+    now = timezone.now()
+    public_ids = public_ids_new("obl", len(valid))
+    created_by_id = getattr(created_by, "pk", None)
+    records = (
+        (
+            public_id,
+            payer.pk,
+            row.payee_id,
+            row.currency,
+            row.amount,
+            row.value_date,
+            row.external_reference,
+            row.memo,
+            ObligationStatus.PENDING.value,
+            row.needs_approval,
+            created_by_id,
+            "",
+            0,
+            now,
+            now,
+        )
+        for public_id, row in zip(public_ids, valid, strict=True)
+    )
+    if connection.vendor == "postgresql":
+        # COPY: the fastest way into PostgreSQL, one stream for the whole request.
+        with connection.cursor() as cursor:
+            with cursor.cursor.copy(f"COPY settlement_obligation ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
+                for record in records:
+                    copy.write_row(record)
+    else:
+        Obligation.objects.bulk_create(
+            (Obligation(**dict(zip(_COLUMNS, record, strict=True))) for record in records), batch_size=500
+        )
+    return BulkCreateResult(
+        created=len(valid), public_ids=public_ids, needs_approval=sum(1 for row in valid if row.needs_approval)
+    )
+
+
+# Public ids for many rows at once: one CSPRNG call per request instead of one
+# per row. Bytes 248–255 are dropped so that "% 62" picks every letter evenly.
+_ALPHABET = (string.ascii_letters + string.digits).encode()
+_BYTE_TO_CHAR = bytes(_ALPHABET[b % len(_ALPHABET)] for b in range(256))
+_UNEVEN_BYTES = bytes(range(256 - 256 % len(_ALPHABET), 256))
+_ID_LENGTH = 20
+
+
+def public_ids_new(prefix: str, count: int) -> list[str]:
+    need = count * _ID_LENGTH
+    chars = bytearray()
+    while len(chars) < need:
+        chars += secrets.token_bytes(need - len(chars) + need // 16 + 16).translate(_BYTE_TO_CHAR, _UNEVEN_BYTES)
+    text = chars[:need].decode()
+    return [f"{prefix}_{text[i : i + _ID_LENGTH]}" for i in range(0, need, _ID_LENGTH)]
+
+
+# --- cancel and approve ------------------------------------------------------------------
+
+
+def obligation_cancel(*, obligation: Obligation, payer: Enterprise, reason: str = "") -> Obligation:
+    """The payer cancels a pending obligation. A cut-off that took it first wins (in_batch: refused)."""
+    if obligation.payer_id != payer.pk:
+        raise ObligationNotCancellable("Only the payer may cancel an obligation.")
+    now = timezone.now()
+    # One conditional UPDATE: it and the batch's claim (UPDATE … WHERE
+    # status = 'pending') serialize on the row, so exactly one of them wins.
+    changed = Obligation.objects.filter(pk=obligation.pk, status=ObligationStatus.PENDING).update(
+        status=ObligationStatus.CANCELLED,
+        cancelled_at=now,
+        updated_at=now,
+        reason=(reason or "Cancelled by the payer.")[:300],
+    )
+    if not changed:
+        obligation.refresh_from_db()
+        raise ObligationNotCancellable(f"The obligation is {obligation.get_status_display().lower()}.")
+    obligation.refresh_from_db()
+    return obligation
+
+
+def obligation_approve(*, obligation: Obligation, approver: Any) -> Obligation:
+    """A checker (or admin) of the payer, not its maker, approves an obligation above the threshold."""
+    membership = Membership.objects.filter(user=approver).select_related("enterprise").first()
+    if (
+        membership is None
+        or membership.enterprise_id != obligation.payer_id
+        or membership.role not in (MemberRole.CHECKER, MemberRole.ADMIN)
+    ):
+        raise ApprovalNotAllowed()
+    if obligation.created_by_id is not None and obligation.created_by_id == approver.pk:
+        raise ApprovalNotAllowed("The maker of an obligation cannot approve it.")
+    enterprise_require_active(enterprise=membership.enterprise)
+    now = timezone.now()
+    changed = Obligation.objects.filter(pk=obligation.pk, status=ObligationStatus.PENDING, needs_approval=True).update(
+        needs_approval=False, approved_by=approver, approved_at=now, updated_at=now
+    )
+    if not changed:
+        raise ObligationNotApprovable()
+    obligation.refresh_from_db()
+    return obligation
