@@ -76,7 +76,12 @@ def main() -> int:
     for name, cmd in processes().items():
         children[name] = subprocess.Popen(cmd, cwd=BASE_DIR, start_new_session=True)
 
-    from settlement.management.commands.seed_demo import BACKOFFICE_LOGIN, DEMO_ENTERPRISES, DEMO_PASSWORD
+    from settlement.management.commands.seed_demo import (
+        BACKOFFICE_LOGIN,
+        DEMO_ENTERPRISES,
+        DEMO_PASSWORD,
+        DEMO_TOTP_SECRET,
+    )
 
     print("\nHarbourline is running.\n")
     print(f"  Portal:      http://{HOST}:{PORT}/")
@@ -85,6 +90,8 @@ def main() -> int:
     print("  Demo logins (password " + DEMO_PASSWORD + "):")
     for legal_name, _, _, login, _ in DEMO_ENTERPRISES:
         print(f"    {login:<36} {legal_name}")
+    print(f"  Two-factor code for the demo logins: TOTP key {DEMO_TOTP_SECRET} in any authenticator app,")
+    print("    or `.venv/bin/python manage.py demo_totp` prints the current code.")
     print("\nCtrl-C stops every process.\n", flush=True)
 
     stopping = False

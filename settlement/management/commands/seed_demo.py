@@ -5,9 +5,12 @@ through the ledger, so the reserve backs them); the platform's FX inventory;
 one portal login per enterprise and one back-office login.
 """
 
+import base64
+
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from config import money
 from corporates.models import Enterprise, EnterpriseStatus, MemberRole, Membership
@@ -18,6 +21,9 @@ from settlement.ledger.services import ledger_post, legs_debit_credit, platform_
 
 DEMO_PASSWORD = "harbourline-demo"  # noqa: S105 - demo data, printed by make run
 BACKOFFICE_LOGIN = ("backoffice", DEMO_PASSWORD)
+# Every demo portal login has an authenticator with this fixed key (base32),
+# printed by make run: add it to any TOTP app, or run `manage.py demo_totp`.
+DEMO_TOTP_SECRET = "HARBOURLINEDEMOTOTPSECRETKEY2345"  # noqa: S105 - demo data, printed by make run
 
 # legal name, registration number, jurisdiction, login, opening balances
 DEMO_ENTERPRISES = [
@@ -86,6 +92,12 @@ class Command(BaseCommand):
             user.set_password(DEMO_PASSWORD)
             user.save()
         Membership.objects.get_or_create(user=user, defaults={"enterprise": enterprise, "role": MemberRole.ADMIN})
+        # Admins sign in with TOTP: the demo logins share a fixed, printed key.
+        TOTPDevice.objects.get_or_create(
+            user=user,
+            name="Demo authenticator",
+            defaults={"key": base64.b32decode(DEMO_TOTP_SECRET).hex(), "confirmed": True},
+        )
 
     def _backoffice(self):
         User = get_user_model()
