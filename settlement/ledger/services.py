@@ -24,11 +24,12 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -184,11 +185,15 @@ def content_hash(*, kind: str, legs: Sequence[Leg], reverses_id: int | None) -> 
 _ENTRY_KINDS = frozenset(EntryKind.values)
 
 
-def _validate(kind: str, legs: Sequence[Leg], idempotency_key: str) -> None:
+def _validate(kind: str, legs: Sequence[Leg], idempotency_key: str, reverses_id: int | None) -> None:
     if not idempotency_key or len(idempotency_key) > 255:
         raise InvalidEntry("An entry needs an idempotency key of 1 to 255 characters.")
     if kind not in _ENTRY_KINDS:
         raise InvalidEntry(f"Unknown entry kind {kind!r}.")
+    # The database's CHECK says the same; refusing here keeps the caller's
+    # transaction usable and the error truthful (not "already reversed").
+    if (kind == EntryKind.REVERSAL) != (reverses_id is not None):
+        raise InvalidEntry("A reversal, and only a reversal, points at the entry it reverses.")
     if len(legs) < 2:
         raise InvalidEntry("An entry has at least two postings.")
     totals: dict[str, int] = defaultdict(int)
@@ -222,7 +227,7 @@ def ledger_post(
     leaves the retry to the outermost service.
     """
     legs = list(legs)
-    _validate(kind, legs, idempotency_key)
+    _validate(kind, legs, idempotency_key, reverses_id)
     digest = content_hash(kind=kind, legs=legs, reverses_id=reverses_id)
     metadata = metadata or {}
     if _use_postgres_function():
@@ -237,8 +242,12 @@ def _use_postgres_function() -> bool:
 def _post_postgres(
     key: str, kind: str, legs: list[Leg], memo: str, metadata: dict, reverses_id: int | None, digest: str
 ) -> PostResult:
+    # Two reversals of one entry can meet at the INSERT (unique reverses_id):
+    # a savepoint keeps the loser from aborting the caller's transaction.
+    # Reversals are rare, so only they pay for it.
+    guard = transaction.atomic() if reverses_id is not None else nullcontext()
     try:
-        with connection.cursor() as cursor:
+        with guard, connection.cursor() as cursor:
             cursor.execute(
                 "SELECT entry_id, entry_public_id, status, account_id FROM hl_ledger_post("
                 "%s, %s, %s, %s, %s, %s::jsonb, %s, %s::bigint[], %s::bigint[], %s::text[])",
@@ -257,11 +266,25 @@ def _post_postgres(
             )
             entry_id, public_id, status, account_id = cursor.fetchone()
     except IntegrityError as exc:
-        if reverses_id is not None and "reverses" in str(exc):
+        constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) or ""
+        if reverses_id is not None and "reverses" in constraint:
             raise EntryAlreadyReversed() from exc
         raise
     if status in ("created", "replayed"):
         return PostResult(entry_id, public_id, status == "created")
+    if status != "idempotency_conflict":
+        # hl_ledger_post looks for the key and the reversal before it waits for
+        # the account locks. A concurrent post of the same key (or reversal of
+        # the same entry) that committed meanwhile is the true answer, not the
+        # refusal it caused (typically insufficient_funds, its funds being gone).
+        # Only refusals pay for this look; this statement sees that commit.
+        existing = (
+            JournalEntry.objects.filter(idempotency_key=key).values_list("id", "public_id", "content_hash").first()
+        )
+        if existing:
+            return _replay(existing, digest)
+        if reverses_id is not None and JournalEntry.objects.filter(reverses_id=reverses_id).exists():
+            raise EntryAlreadyReversed()
     raise _ERRORS_BY_CODE[status](account_id=account_id)
 
 
@@ -288,6 +311,14 @@ def _post_orm(
         account.id: account
         for account in Account.objects.select_for_update(no_key=True).filter(id__in=deltas).order_by("id")
     }
+    # Look again now that we hold the locks: a post of the same key, or a
+    # reversal of the same entry, may have committed while we waited for them.
+    # It, not the funds it has taken, decides the answer.
+    existing = JournalEntry.objects.filter(idempotency_key=key).values_list("id", "public_id", "content_hash").first()
+    if existing:
+        return _replay(existing, digest)
+    if reverses_id is not None and JournalEntry.objects.filter(reverses_id=reverses_id).exists():
+        raise EntryAlreadyReversed()
     for account_id in sorted(deltas):
         account = accounts.get(account_id)
         if account is None:
@@ -298,19 +329,20 @@ def _post_orm(
             raise AccountFrozen(account_id=account_id)
         if account.balance + account.normal * deltas[account_id] < 0:
             raise InsufficientFunds(account_id=account_id)
-    if reverses_id is not None and JournalEntry.objects.filter(reverses_id=reverses_id).exists():
-        raise EntryAlreadyReversed()
 
     try:
-        entry = JournalEntry.objects.create(
-            idempotency_key=key,
-            content_hash=digest,
-            kind=kind,
-            memo=memo,
-            metadata=metadata,
-            reverses_id=reverses_id,
-            created_at=timezone.now(),
-        )
+        # A savepoint: a unique violation here (a concurrent post of the same
+        # key on other accounts) must not abort the transaction we look in next.
+        with transaction.atomic():
+            entry = JournalEntry.objects.create(
+                idempotency_key=key,
+                content_hash=digest,
+                kind=kind,
+                memo=memo,
+                metadata=metadata,
+                reverses_id=reverses_id,
+                created_at=timezone.now(),
+            )
     except IntegrityError:
         # Another transaction committed the same key (or reversal) after our
         # check; look again (the retry in run_in_transaction re-runs us).
