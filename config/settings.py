@@ -276,3 +276,20 @@ NETTING_TEST_PAUSE_SECONDS = float(os.environ.get("NETTING_TEST_PAUSE_SECONDS", 
 NETTING_TEST_PAUSE_AT = os.environ.get("NETTING_TEST_PAUSE_AT", "between_passes")
 # Task modules outside an app's tasks.py (autodiscovery finds only those).
 CELERY_IMPORTS = ["settlement.netting.tasks"]
+
+# --- KYB: documents, sanctions screening, limits --------------------------------
+# Owned by the KYB domain (corporates/onboarding/, corporates/sanctions.py).
+# KYB documents live under MEDIA_ROOT/kyb/ and are served only through an
+# authorising view; MEDIA_URL is deliberately not routed.
+KYB_DOCUMENT_MAX_BYTES = int(os.environ.get("KYB_DOCUMENT_MAX_BYTES", str(5 * 1024 * 1024)))
+# rapidfuzz token_sort_ratio (0-100) at or above which a name match becomes an alert.
+SANCTIONS_MATCH_THRESHOLD = int(os.environ.get("SANCTIONS_MATCH_THRESHOLD", "88"))
+SANCTIONS_LIST_PATH = Path(os.environ.get("SANCTIONS_LIST_PATH", BASE_DIR / "corporates" / "data" / "sanctions_list.csv"))
+# Default limits per currency (no FX conversion: each currency has its own
+# figures); the back office overrides them per enterprise in admin. Amounts
+# are decimal strings. approval_threshold: above it a checker must approve.
+KYB_DEFAULT_LIMITS = {
+    "HKD": {"single_payment": "10000000.00", "daily_redemption": "50000000.00", "approval_threshold": "1000000.00"},
+    "USD": {"single_payment": "1250000.00", "daily_redemption": "6250000.00", "approval_threshold": "125000.00"},
+    "CNH": {"single_payment": "9000000.00", "daily_redemption": "45000000.00", "approval_threshold": "900000.00"},
+}

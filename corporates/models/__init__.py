@@ -10,3 +10,37 @@ from corporates.models.enterprise import (
 from corporates.models.members import Invitation
 
 __all__ = ["Enterprise", "EnterpriseStatus", "ExpectedVolume", "Invitation", "MemberRole", "Membership"]
+
+# KYB domain (onboarding, sanctions, bank accounts).
+from corporates.models.banking import BankAccount, BankAccountStatus  # noqa: E402
+from corporates.models.kyb import (  # noqa: E402
+    BeneficialOwner,
+    DocumentKind,
+    EnterpriseLimit,
+    EnterpriseStatusChange,
+    KybDocument,
+    KybProfile,
+)
+from corporates.models.sanctions import (  # noqa: E402
+    AlertStatus,
+    PartyKind,
+    SanctionsAlert,
+    SanctionsEntry,
+    SanctionsListLoad,
+)
+
+__all__ += [
+    "AlertStatus",
+    "BankAccount",
+    "BankAccountStatus",
+    "BeneficialOwner",
+    "DocumentKind",
+    "EnterpriseLimit",
+    "EnterpriseStatusChange",
+    "KybDocument",
+    "KybProfile",
+    "PartyKind",
+    "SanctionsAlert",
+    "SanctionsEntry",
+    "SanctionsListLoad",
+]

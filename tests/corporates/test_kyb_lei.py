@@ -1,0 +1,40 @@
+import pytest
+
+from corporates.lei import InvalidLei, lei_check_digits, lei_normalise
+
+
+@pytest.mark.parametrize("lei", ["5493001KJTIIGC8Y1R12", "529900T8BM49AURSDO55", "7LTWFZYICNSX8D621K86"])
+def test_real_leis_pass(lei):
+    assert lei_normalise(lei) == lei
+
+
+def test_spaces_and_lower_case_are_normalised():
+    assert lei_normalise(" 5493 001k jtii gc8y 1r12 ") == "5493001KJTIIGC8Y1R12"
+
+
+def test_check_digits_complete_a_prefix():
+    assert lei_check_digits("5493001KJTIIGC8Y1R") == "12"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "5493001KJTIIGC8Y1R13",  # wrong check digits
+        "5493001KJTIIGC8Y1R2",  # too short
+        "5493001KJTIIGC8Y1R123",  # too long
+        "5493001KJTIIGC8Y1RAB",  # letters where the check digits go
+        "5493001KJTIIGC8Y1R-2",  # punctuation
+        "",
+    ],
+)
+def test_bad_leis_are_refused(bad):
+    with pytest.raises(InvalidLei) as caught:
+        lei_normalise(bad)
+    assert caught.value.code == "invalid_lei"
+
+
+def test_a_single_swapped_pair_is_caught():
+    # MOD 97-10 catches every transposition of adjacent characters.
+    assert lei_normalise("7LTWFZYICNSX8D621K86")
+    with pytest.raises(InvalidLei):
+        lei_normalise("7LTWFZYICNSX8D612K86")
