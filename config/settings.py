@@ -293,3 +293,53 @@ KYB_DEFAULT_LIMITS = {
     "USD": {"single_payment": "1250000.00", "daily_redemption": "6250000.00", "approval_threshold": "125000.00"},
     "CNH": {"single_payment": "9000000.00", "daily_redemption": "45000000.00", "approval_threshold": "900000.00"},
 }
+
+# --- ERP API foundations (issue 3): auth, errors, pagination, throttling, webhooks -----
+# Owned by the API foundations (config/api/, corporates/api/, corporates/webhooks.py).
+REST_FRAMEWORK.update(
+    {
+        "DEFAULT_AUTHENTICATION_CLASSES": ["corporates.api.authentication.ApiKeyAuthentication"],
+        "DEFAULT_PERMISSION_CLASSES": [
+            "corporates.api.permissions.IsApiClient",
+            "corporates.api.permissions.HasScope",
+        ],
+        "DEFAULT_THROTTLE_CLASSES": ["corporates.api.throttling.ApiKeyRateThrottle"],
+        "DEFAULT_PAGINATION_CLASS": "config.api.pagination.ApiCursorPagination",
+        "PAGE_SIZE": 50,
+        "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+        "EXCEPTION_HANDLER": "config.api.exceptions.api_exception_handler",
+        "UNAUTHENTICATED_USER": None,
+    }
+)
+SPECTACULAR_SETTINGS.update(
+    {
+        # The schema and its docs are public and need no key.
+        "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+        "SERVE_AUTHENTICATION": [],
+        "POSTPROCESSING_HOOKS": [
+            "drf_spectacular.hooks.postprocess_schema_enums",
+            "config.api.schema.problem_details_hook",
+        ],
+        "COMPONENT_SPLIT_REQUEST": True,
+    }
+)
+# Per API key, "<count>/<s|min|hour>"; counted in the api_throttle cache,
+# Redis when one is configured so that every web worker shares the budget.
+API_KEY_RATE_LIMIT = os.environ.get("API_KEY_RATE_LIMIT", "600/min")
+API_THROTTLE_CACHE_URL = os.environ.get("API_THROTTLE_CACHE_URL") or (
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else ""
+)
+CACHES = globals().get("CACHES") or {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CACHES["api_throttle"] = (
+    {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": API_THROTTLE_CACHE_URL}
+    if API_THROTTLE_CACHE_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "api-throttle"}
+)
+# Webhooks: each delivery is retried with exponential backoff (base · 2^n,
+# capped) until WEBHOOK_RETRY_WINDOW after it was created.
+WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "10"))
+WEBHOOK_RETRY_BASE = timedelta(seconds=int(os.environ.get("WEBHOOK_RETRY_BASE_SECONDS", "30")))
+WEBHOOK_RETRY_MAX_DELAY = timedelta(hours=int(os.environ.get("WEBHOOK_RETRY_MAX_DELAY_HOURS", "8")))
+WEBHOOK_RETRY_WINDOW = timedelta(hours=int(os.environ.get("WEBHOOK_RETRY_WINDOW_HOURS", "24")))
+# http:// and private addresses only where the receivers are local (embedded default, tests).
+WEBHOOK_ALLOW_INSECURE_URLS = env_bool("WEBHOOK_ALLOW_INSECURE_URLS", env_bool("HARBOURLINE_EMBEDDED", True))

@@ -8,3 +8,9 @@ urlpatterns = [
     path("settlement/", include("settlement.urls")),
     path("", include("corporates.urls")),
 ]
+
+# Under /api/ errors are problem details, never an HTML page (config/api/exceptions.py).
+handler400 = "config.api.exceptions.handler400"
+handler403 = "config.api.exceptions.handler403"
+handler404 = "config.api.exceptions.handler404"
+handler500 = "config.api.exceptions.handler500"

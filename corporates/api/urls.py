@@ -1,5 +1,14 @@
 """ERP API URLs of corporates, mounted under /api/v1/."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from corporates.api import views
+
+urlpatterns = [
+    path("me", views.MeView.as_view(), name="api-me"),
+    path("webhook-endpoints", views.WebhookEndpointListView.as_view(), name="api-webhook-endpoints"),
+    path("webhook-endpoints/<str:id>", views.WebhookEndpointDetailView.as_view(), name="api-webhook-endpoint"),
+    path("events", views.WebhookEventListView.as_view(), name="api-events"),
+    path("events/<str:id>", views.WebhookEventDetailView.as_view(), name="api-event"),
+    path("events/<str:id>/resend", views.WebhookEventResendView.as_view(), name="api-event-resend"),
+]

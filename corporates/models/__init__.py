@@ -44,3 +44,25 @@ __all__ += [
     "SanctionsEntry",
     "SanctionsListLoad",
 ]
+
+# ERP API access and webhooks.
+from corporates.models.access import ApiKey, ApiScope, IdempotencyRecord, IdempotencyStatus  # noqa: E402
+from corporates.models.webhooks import (  # noqa: E402
+    DeliveryStatus,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
+
+__all__ += [
+    "ApiKey",
+    "ApiScope",
+    "DeliveryStatus",
+    "IdempotencyRecord",
+    "IdempotencyStatus",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
+]

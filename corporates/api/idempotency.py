@@ -1,0 +1,152 @@
+"""``Idempotency-Key`` on every API POST: a retried request executes once.
+
+Use the ``@idempotent`` decorator on a view's ``post`` (or inherit
+``IdempotentPostMixin`` before a generic view). Then, per enterprise and key:
+
+* the first request inserts an ``IdempotencyRecord`` (the unique constraint
+  is the lock), executes, and stores its response with a SHA-256 of the
+  request (method, path, body, key owner);
+* a repeat with the same request gets the stored response again, with
+  ``Idempotent-Replayed: true``, and executes nothing;
+* a repeat with another request is refused: 422 ``idempotency_key_reused``;
+* a repeat while the first is still executing is refused: 409
+  ``idempotency_request_in_progress`` (retry shortly, you will get the replay);
+* a missing key is 400 ``idempotency_key_required``.
+
+Responses of 5xx are not kept (the record is deleted) so the client can
+retry with the same key; 4xx answers — a refused business rule, a validation
+error — are deterministic and are replayed like successes.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+from collections.abc import Callable
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from rest_framework.exceptions import ErrorDetail, ValidationError
+from rest_framework.response import Response
+
+from config.api.exceptions import PROBLEM_CONTENT_TYPE, ProblemResponse
+from config.errors import DomainError
+from corporates.api.tenancy import request_enterprise
+from corporates.models import IdempotencyRecord, IdempotencyStatus
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+_KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, no spaces
+_REPLAYED_HEADERS = ("Location",)
+
+
+class IdempotencyKeyReused(DomainError):
+    code = "idempotency_key_reused"
+    title = "This Idempotency-Key was already used for a different request."
+    http_status = 422
+
+
+class IdempotencyRequestInProgress(DomainError):
+    code = "idempotency_request_in_progress"
+    title = "A request with this Idempotency-Key is still being processed; retry shortly."
+    http_status = 409
+
+
+def _key_error(message: str, code: str) -> ValidationError:
+    return ValidationError({IDEMPOTENCY_HEADER: [ErrorDetail(message, code=code)]})
+
+
+def request_fingerprint(*, request, enterprise_public_id: str) -> str:
+    """SHA-256 of what makes two requests "the same": method, path and query, parsed body, owner."""
+    canonical = {
+        "method": request.method,
+        "path": request.get_full_path(),
+        "body": request.data,
+        "owner": enterprise_public_id,
+    }
+    encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder)
+    return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def _claim(*, enterprise, api_key, key: str, request_hash: str, request) -> tuple[IdempotencyRecord, bool]:
+    try:
+        # A savepoint of its own, so that losing the race does not break an
+        # enclosing transaction (the test suite's, for one).
+        with transaction.atomic():
+            record = IdempotencyRecord.objects.create(
+                enterprise=enterprise,
+                api_key=api_key,
+                key=key,
+                request_hash=request_hash,
+                method=request.method,
+                path=request.path[:500],
+            )
+        return record, True
+    except IntegrityError:
+        return IdempotencyRecord.objects.get(enterprise=enterprise, key=key), False
+
+
+def _replay(record: IdempotencyRecord) -> Response:
+    stored = record.response_body or {}
+    headers = {REPLAYED_HEADER: "true", **stored.get("headers", {})}
+    if record.response_content_type == PROBLEM_CONTENT_TYPE:
+        return ProblemResponse(stored.get("data"), status=record.response_status, headers=headers)
+    return Response(stored.get("data"), status=record.response_status, headers=headers)
+
+
+def idempotent_execute(*, view, request, execute: Callable[[], Response]) -> Response:
+    """Run ``execute`` at most once per (enterprise, Idempotency-Key); see the module docstring."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        raise _key_error("Every POST needs an Idempotency-Key header.", "idempotency_key_required")
+    if not _KEY_RE.match(key):
+        raise _key_error("An Idempotency-Key is 1–255 printable ASCII characters.", "idempotency_key_invalid")
+    enterprise = request_enterprise(request)
+    request_hash = request_fingerprint(request=request, enterprise_public_id=enterprise.public_id)
+    record, created = _claim(
+        enterprise=enterprise, api_key=request.auth, key=key, request_hash=request_hash, request=request
+    )
+    if not created:
+        if record.request_hash != request_hash:
+            raise IdempotencyKeyReused()
+        if record.status == IdempotencyStatus.IN_PROGRESS:
+            raise IdempotencyRequestInProgress()
+        return _replay(record)
+
+    try:
+        response = execute()
+    except Exception as exc:
+        response = view.handle_exception(exc)
+    if response.status_code >= 500:
+        record.delete()
+        return response
+    record.status = IdempotencyStatus.COMPLETED
+    record.response_status = response.status_code
+    record.response_content_type = PROBLEM_CONTENT_TYPE if isinstance(response, ProblemResponse) else "application/json"
+    headers = {name: response[name] for name in _REPLAYED_HEADERS if response.has_header(name)}
+    record.response_body = {"data": response.data, "headers": headers}
+    record.completed_at = timezone.now()
+    record.save(update_fields=["status", "response_status", "response_content_type", "response_body", "completed_at"])
+    return response
+
+
+def idempotent(handler: Callable) -> Callable:
+    """Decorate a view's ``post`` so that it runs through ``idempotent_execute``."""
+
+    @functools.wraps(handler)
+    def wrapper(view, request, *args, **kwargs):
+        return idempotent_execute(view=view, request=request, execute=lambda: handler(view, request, *args, **kwargs))
+
+    wrapper.idempotent = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+class IdempotentPostMixin:
+    """Put before a generic DRF view (``CreateAPIView``, …) to make its POST idempotent."""
+
+    @idempotent
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)  # type: ignore[misc]

@@ -1,0 +1,146 @@
+"""Corporates API views: one view per resource, each a thin call into a service or selector.
+
+Every view is scoped to the caller's enterprise (``EnterpriseScopedMixin``),
+every POST is ``@idempotent``, and reads need the ``read`` scope unless
+``required_scopes`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import Prefetch
+from django.utils.module_loading import import_string
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config import money
+from corporates.api.idempotency import idempotent
+from corporates.api.serializers import (
+    MeSerializer,
+    WebhookEndpointCreatedSerializer,
+    WebhookEndpointCreateSerializer,
+    WebhookEndpointSerializer,
+    WebhookEventResendSerializer,
+    WebhookEventSerializer,
+    WebhookResendResultSerializer,
+)
+from corporates.api.tenancy import EnterpriseScopedMixin, request_enterprise
+from corporates.models import ApiScope, Enterprise, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from corporates.webhooks import webhook_endpoint_create, webhook_endpoint_delete, webhook_event_resend
+
+# The KYB engineer's limits selector; /me shows limits once it exists.
+LIMITS_SELECTOR = "corporates.onboarding.limits.limits_all_for"
+
+
+def _limits(enterprise: Enterprise) -> list[dict] | None:
+    try:
+        limits_all_for = import_string(LIMITS_SELECTOR)
+    except ImportError:
+        return None
+    rows = []
+    for code, limits in limits_all_for(enterprise=enterprise).items():
+        row = {"currency": code}
+        for field in ("single_payment", "daily_redemption", "approval_threshold"):
+            row[field] = money.Money(getattr(limits, field), code)
+        rows.append(row)
+    return rows
+
+
+class MeView(APIView):
+    @extend_schema(operation_id="me_retrieve", responses=MeSerializer, summary="The calling enterprise and key")
+    def get(self, request):
+        enterprise = request_enterprise(request)
+        payload = {"enterprise": enterprise, "limits": _limits(enterprise), "api_key": request.auth}
+        return Response(MeSerializer(payload).data)
+
+
+# --- webhook endpoints -----------------------------------------------------------
+
+
+class WebhookEndpointListView(EnterpriseScopedMixin, generics.ListAPIView):
+    # Managing endpoints needs only "read": an endpoint receives nothing that
+    # the key could not already read.
+    required_scopes = {"POST": ApiScope.READ}
+    queryset = WebhookEndpoint.objects.filter(deleted_at__isnull=True)
+    serializer_class = WebhookEndpointSerializer
+
+    @extend_schema(
+        request=WebhookEndpointCreateSerializer,
+        responses={201: WebhookEndpointCreatedSerializer},
+        summary="Register a webhook endpoint (the signing secret is in the response)",
+    )
+    @idempotent
+    def post(self, request):
+        serializer = WebhookEndpointCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        endpoint = webhook_endpoint_create(
+            enterprise=request_enterprise(request), created_by=None, **serializer.validated_data
+        )
+        return Response(WebhookEndpointCreatedSerializer(endpoint).data, status=status.HTTP_201_CREATED)
+
+
+class WebhookEndpointDetailView(EnterpriseScopedMixin, generics.RetrieveDestroyAPIView):
+    required_scopes = {"DELETE": ApiScope.READ}
+    queryset = WebhookEndpoint.objects.filter(deleted_at__isnull=True)
+    serializer_class = WebhookEndpointSerializer
+
+    @extend_schema(responses={204: OpenApiResponse(description="Deleted; pending deliveries are cancelled.")})
+    def delete(self, request, *args, **kwargs):
+        webhook_endpoint_delete(endpoint=self.get_object(), deleted_by=None)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- events ----------------------------------------------------------------------------
+
+
+class WebhookEventFilter(django_filters.FilterSet):
+    type = django_filters.CharFilter(field_name="type", help_text="Exact event type.")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = WebhookEvent
+        fields = ["type", "created_after", "created_before"]
+
+
+def _events():
+    deliveries = WebhookDelivery.objects.select_related("endpoint").order_by("created_at")
+    return WebhookEvent.objects.prefetch_related(Prefetch("deliveries", queryset=deliveries))
+
+
+class WebhookEventListView(EnterpriseScopedMixin, generics.ListAPIView):
+    queryset = _events()
+    serializer_class = WebhookEventSerializer
+    filterset_class = WebhookEventFilter
+
+
+class WebhookEventDetailView(EnterpriseScopedMixin, generics.RetrieveAPIView):
+    queryset = _events()
+    serializer_class = WebhookEventSerializer
+
+
+class WebhookEventResendView(EnterpriseScopedMixin, generics.GenericAPIView):
+    required_scopes = {"POST": ApiScope.READ}
+    queryset = WebhookEvent.objects.all()
+    serializer_class = WebhookEventResendSerializer
+
+    @extend_schema(
+        request=WebhookEventResendSerializer,
+        responses={202: WebhookResendResultSerializer},
+        summary="Send an event again (new deliveries)",
+    )
+    @idempotent
+    def post(self, request, *args, **kwargs):
+        event = self.get_object()
+        serializer = WebhookEventResendSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        endpoint = None
+        if endpoint_id := serializer.validated_data.get("endpoint"):
+            endpoint = WebhookEndpoint.objects.filter(enterprise=event.enterprise, public_id=endpoint_id).first()
+            if endpoint is None:
+                raise NotFound("No such webhook endpoint.")
+        deliveries = webhook_event_resend(event=event, endpoint=endpoint)
+        return Response(WebhookResendResultSerializer({"deliveries": deliveries}).data, status=status.HTTP_202_ACCEPTED)

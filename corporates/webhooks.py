@@ -1,0 +1,421 @@
+"""Webhooks: the one way the platform tells an enterprise's systems that something happened.
+
+Later capabilities call ``event_emit(enterprise=, type=, data=)`` inside the
+transaction that makes the change. The event and one delivery per subscribed
+endpoint are written in that transaction; the first attempt is queued on
+commit, so nothing is announced that did not happen.
+
+Each attempt POSTs the event's JSON, signed::
+
+    Harbourline-Signature: t=<unix time>,v1=<hex HMAC-SHA256(endpoint secret, "<t>.<body>")>
+
+A 2xx answer delivers it. Anything else (another status, a timeout, a refused
+connection) is logged as an attempt and retried with exponential backoff
+(``webhook_retry_delay``) until ``WEBHOOK_RETRY_WINDOW`` (24 h) after the
+delivery was created; the last attempt falls exactly on the window's end.
+Retries are found by a periodic sweep (``webhook_deliveries_retry_due``), not
+by Celery countdowns: a countdown of hours lives in a worker's memory and in
+the broker's visibility timeout, a due date in the database survives both.
+
+An attempt first *claims* its delivery (row lock, ``SKIP LOCKED``, and
+``next_attempt_at`` pushed past the HTTP timeout), commits, and only then
+makes the HTTP call: no transaction is held open across the network, and two
+workers never send the same attempt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import re
+import secrets
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.utils import timezone
+
+from config.db import run_in_transaction
+from config.errors import DomainError
+from corporates.api_keys import member_require_admin
+from corporates.models import (
+    DeliveryStatus,
+    Enterprise,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
+
+logger = logging.getLogger("harbourline.webhooks")
+
+SIGNATURE_HEADER = "Harbourline-Signature"
+EVENT_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+SUBSCRIPTION_RE = re.compile(r"^\*$|^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*(\.\*)?$")
+MAX_ENDPOINTS_PER_ENTERPRISE = 20
+
+
+class WebhookUrlInvalid(DomainError):
+    code = "webhook_url_invalid"
+    title = "The webhook URL must be an https URL of a public host."
+    http_status = 422
+
+
+class WebhookEventTypesInvalid(DomainError):
+    code = "webhook_event_types_invalid"
+    title = 'Subscribe to at least one event type: exact ("fx.quote.accepted"), a prefix ("fx.*") or "*".'
+    http_status = 422
+
+
+class WebhookEndpointLimit(DomainError):
+    code = "webhook_endpoint_limit"
+    title = "The enterprise has registered the maximum number of webhook endpoints."
+    http_status = 409
+
+
+class WebhookEndpointDeleted(DomainError):
+    code = "webhook_endpoint_deleted"
+    title = "The webhook endpoint has been deleted."
+    http_status = 409
+
+
+# --- endpoints -----------------------------------------------------------------
+
+
+def _validate_url(url: str) -> str:
+    url = url.strip()
+    parts = urlsplit(url)
+    allow_insecure = settings.WEBHOOK_ALLOW_INSECURE_URLS
+    if parts.scheme not in ({"https", "http"} if allow_insecure else {"https"}) or not parts.hostname:
+        raise WebhookUrlInvalid()
+    if parts.username or parts.password or len(url) > 500:
+        raise WebhookUrlInvalid("Credentials in the URL are not accepted; verify the signature instead.")
+    if not allow_insecure:
+        # Refuse obvious internal targets (SSRF). A public name that resolves
+        # to a private address is not caught here; the egress proxy's job.
+        host = parts.hostname
+        if host == "localhost" or host.endswith((".localhost", ".internal", ".local")):
+            raise WebhookUrlInvalid()
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            address = None
+        if address is not None and not address.is_global:
+            raise WebhookUrlInvalid()
+    return url
+
+
+def _validate_subscriptions(event_types: Iterable[str]) -> list[str]:
+    cleaned = sorted({str(item).strip() for item in event_types})
+    if not cleaned or not all(SUBSCRIPTION_RE.match(item) for item in cleaned):
+        raise WebhookEventTypesInvalid()
+    return cleaned
+
+
+def subscription_matches(subscriptions: Iterable[str], event_type: str) -> bool:
+    for pattern in subscriptions:
+        if pattern in {"*", event_type}:
+            return True
+        if pattern.endswith(".*") and event_type.startswith(pattern[:-1]):
+            return True
+    return False
+
+
+def webhook_endpoint_create(
+    *,
+    enterprise: Enterprise,
+    url: str,
+    event_types: Iterable[str],
+    description: str = "",
+    created_by: AbstractBaseUser | None,
+) -> WebhookEndpoint:
+    """Register an endpoint; its signing ``secret`` is on the returned object (show it to the admin)."""
+    member_require_admin(enterprise=enterprise, user=created_by)
+    url = _validate_url(url)
+    subscriptions = _validate_subscriptions(event_types)
+
+    def create() -> WebhookEndpoint:
+        # Lock the enterprise row so that concurrent creations count correctly.
+        Enterprise.objects.select_for_update().filter(pk=enterprise.pk).first()
+        active = WebhookEndpoint.objects.filter(enterprise=enterprise, deleted_at__isnull=True).count()
+        if active >= MAX_ENDPOINTS_PER_ENTERPRISE:
+            raise WebhookEndpointLimit()
+        return WebhookEndpoint.objects.create(
+            enterprise=enterprise,
+            url=url,
+            event_types=subscriptions,
+            description=description.strip()[:200],
+            secret=f"whsec_{secrets.token_hex(24)}",
+            created_by=created_by,
+        )
+
+    return run_in_transaction(create)
+
+
+def webhook_endpoint_delete(*, endpoint: WebhookEndpoint, deleted_by: AbstractBaseUser | None) -> WebhookEndpoint:
+    """Stop delivering to an endpoint; pending deliveries are cancelled, history stays."""
+    member_require_admin(enterprise=endpoint.enterprise, user=deleted_by)
+
+    def delete() -> WebhookEndpoint:
+        now = timezone.now()
+        WebhookEndpoint.objects.filter(pk=endpoint.pk, deleted_at__isnull=True).update(deleted_at=now)
+        WebhookDelivery.objects.filter(endpoint=endpoint, status=DeliveryStatus.PENDING).update(
+            status=DeliveryStatus.CANCELLED, next_attempt_at=None
+        )
+        endpoint.refresh_from_db(fields=["deleted_at"])
+        return endpoint
+
+    return run_in_transaction(delete)
+
+
+# --- events ----------------------------------------------------------------------
+
+
+def event_emit(*, enterprise: Enterprise, type: str, data: dict[str, Any]) -> WebhookEvent:  # noqa: A002
+    """Record an event for ``enterprise`` and queue its delivery to every subscribed endpoint.
+
+    Call it inside the transaction of the change the event announces: if that
+    transaction rolls back, no event exists and nothing is sent. ``data`` must
+    be plain JSON (money as ``money_to_json``, never a Decimal or a float).
+    """
+    if not EVENT_TYPE_RE.match(type):
+        raise ValueError(f"Event type {type!r} is not dotted lower-case, e.g. 'fx.quote.accepted'.")
+    if not isinstance(data, dict):
+        raise TypeError("Event data is a JSON object.")
+    # Refuse what JSON cannot carry exactly (Decimal, datetime, float NaN) at
+    # the emitter, where the mistake is, not at delivery time.
+    json.dumps(data, allow_nan=False)
+
+    def emit() -> WebhookEvent:
+        event = WebhookEvent.objects.create(enterprise=enterprise, type=type, data=data)
+        endpoints = [
+            endpoint
+            for endpoint in WebhookEndpoint.objects.filter(enterprise=enterprise, deleted_at__isnull=True)
+            if subscription_matches(endpoint.event_types, type)
+        ]
+        _deliveries_create(event, endpoints, is_resend=False)
+        return event
+
+    return run_in_transaction(emit)
+
+
+def webhook_event_resend(*, event: WebhookEvent, endpoint: WebhookEndpoint | None = None) -> list[WebhookDelivery]:
+    """Send an event again: to one endpoint, or to every active endpoint subscribed to its type.
+
+    A re-send is a new delivery with its own attempts and its own 24 h window;
+    receivers deduplicate on the event id (``id`` in the body).
+    """
+    if endpoint is not None:
+        if endpoint.enterprise_id != event.enterprise_id:
+            raise ValueError("The endpoint belongs to another enterprise.")
+        if not endpoint.is_active:
+            raise WebhookEndpointDeleted()
+        endpoints = [endpoint]
+    else:
+        endpoints = [
+            candidate
+            for candidate in WebhookEndpoint.objects.filter(enterprise_id=event.enterprise_id, deleted_at__isnull=True)
+            if subscription_matches(candidate.event_types, event.type)
+        ]
+    return run_in_transaction(lambda: _deliveries_create(event, endpoints, is_resend=True))
+
+
+def _deliveries_create(
+    event: WebhookEvent, endpoints: list[WebhookEndpoint], *, is_resend: bool
+) -> list[WebhookDelivery]:
+    now = timezone.now()
+    deliveries = [
+        WebhookDelivery.objects.create(event=event, endpoint=endpoint, next_attempt_at=now, is_resend=is_resend)
+        for endpoint in endpoints
+    ]
+    for delivery in deliveries:
+        transaction.on_commit(lambda delivery_id=delivery.id: _enqueue(delivery_id))
+    return deliveries
+
+
+def _enqueue(delivery_id: int) -> None:
+    from corporates.tasks import webhook_deliver  # the task module imports this one
+
+    try:
+        webhook_deliver.delay(delivery_id=delivery_id)
+    except Exception:
+        # The change is committed and the delivery is due in the database; the
+        # periodic sweep sends it even when the broker is down right now.
+        logger.exception("could not queue webhook delivery %s; the retry sweep will send it", delivery_id)
+
+
+# --- wire format ---------------------------------------------------------------------
+
+
+def webhook_payload(event: WebhookEvent) -> bytes:
+    """The body POSTed for an event: the same bytes on every attempt."""
+    body = {
+        "id": event.public_id,
+        "type": event.type,
+        "created": event.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "enterprise": event.enterprise.public_id,
+        "data": event.data,
+    }
+    return json.dumps(body, separators=(",", ":"), sort_keys=True, cls=DjangoJSONEncoder).encode()
+
+
+def webhook_signature(*, secret: str, timestamp: int, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def webhook_signature_verify(
+    *, secret: str, header: str, body: bytes, tolerance_seconds: int = 300, now: float | None = None
+) -> bool:
+    """What a receiver does: recompute the HMAC and refuse stale timestamps (replays)."""
+    try:
+        fields = dict(item.split("=", 1) for item in header.split(","))
+        timestamp = int(fields["t"])
+    except (KeyError, ValueError):
+        return False
+    if abs((now if now is not None else time.time()) - timestamp) > tolerance_seconds:
+        return False
+    expected = webhook_signature(secret=secret, timestamp=timestamp, body=body).split("v1=", 1)[1]
+    return hmac.compare_digest(expected, fields.get("v1", ""))
+
+
+# --- delivery ------------------------------------------------------------------------
+
+
+def webhook_retry_delay(attempt: int) -> timedelta:
+    """Wait after the ``attempt``-th failed attempt: base · 2^(attempt-1), capped."""
+    base = settings.WEBHOOK_RETRY_BASE
+    return min(base * 2 ** (attempt - 1), settings.WEBHOOK_RETRY_MAX_DELAY)
+
+
+def webhook_retry_schedule() -> list[timedelta]:
+    """Offsets from a delivery's creation at which each attempt falls (the first at zero)."""
+    window = settings.WEBHOOK_RETRY_WINDOW
+    offsets, offset, attempt = [timedelta(0)], timedelta(0), 1
+    while offset < window:
+        offset = min(offset + webhook_retry_delay(attempt), window)
+        offsets.append(offset)
+        attempt += 1
+    return offsets
+
+
+def _claim(delivery_id: int, now: datetime) -> WebhookDelivery | None:
+    with transaction.atomic():
+        delivery = (
+            WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("event__enterprise", "endpoint")
+            .filter(pk=delivery_id, status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+            .first()
+        )
+        if delivery is None:
+            return None  # delivered, given up, not yet due, or another worker holds it
+        if not delivery.endpoint.is_active:
+            delivery.status, delivery.next_attempt_at = DeliveryStatus.CANCELLED, None
+            delivery.save(update_fields=["status", "next_attempt_at"])
+            return None
+        delivery.attempt_count += 1
+        # The claim: nobody else picks it up until the HTTP call has had time
+        # to finish; if this worker dies, the delivery becomes due again.
+        delivery.next_attempt_at = now + timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS * 3)
+        delivery.save(update_fields=["attempt_count", "next_attempt_at"])
+        return delivery
+
+
+def _post(delivery: WebhookDelivery) -> tuple[int | None, str, str, int]:
+    """(status code, error, response excerpt, latency ms) of one HTTP POST."""
+    body = webhook_payload(delivery.event)
+    timestamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Harbourline-Webhooks/1",
+        SIGNATURE_HEADER: webhook_signature(secret=delivery.endpoint.secret, timestamp=timestamp, body=body),
+        "Harbourline-Event-Id": delivery.event.public_id,
+        "Harbourline-Delivery-Id": delivery.public_id,
+    }
+    started = time.monotonic()
+    try:
+        response = httpx.post(
+            delivery.endpoint.url,
+            content=body,
+            headers=headers,
+            timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
+            follow_redirects=False,
+        )
+    except httpx.HTTPError as exc:
+        latency = int((time.monotonic() - started) * 1000)
+        return None, f"{type(exc).__name__}: {exc}"[:500], "", latency
+    latency = int((time.monotonic() - started) * 1000)
+    error = "" if response.is_success else f"HTTP {response.status_code}"
+    return response.status_code, error, response.text[:500], latency
+
+
+def webhook_delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> WebhookDelivery | None:
+    """Make one attempt of a due delivery and record it; None when it was not due or not ours.
+
+    Safe to call twice at once, and again after a crash: the claim decides.
+    """
+    now = now or timezone.now()
+    delivery = _claim(delivery_id, now)
+    if delivery is None:
+        return None
+    status_code, error, excerpt, latency = _post(delivery)
+    succeeded = status_code is not None and 200 <= status_code < 300
+
+    def record() -> WebhookDelivery:
+        WebhookAttempt.objects.create(
+            delivery=delivery,
+            number=delivery.attempt_count,
+            attempted_at=now,
+            status_code=status_code,
+            latency_ms=latency,
+            error=error,
+            response_excerpt=excerpt,
+            succeeded=succeeded,
+        )
+        delivery.last_status_code = status_code
+        if succeeded:
+            delivery.status, delivery.delivered_at, delivery.next_attempt_at = DeliveryStatus.SUCCEEDED, now, None
+        else:
+            deadline = delivery.created_at + settings.WEBHOOK_RETRY_WINDOW
+            if now >= deadline:
+                delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
+            else:
+                delivery.next_attempt_at = min(now + webhook_retry_delay(delivery.attempt_count), deadline)
+        delivery.save(update_fields=["last_status_code", "status", "delivered_at", "next_attempt_at"])
+        return delivery
+
+    result = run_in_transaction(record)
+    log = logger.info if succeeded else logger.warning
+    log(
+        "webhook %s attempt %s to %s: %s in %sms",
+        delivery.public_id, delivery.attempt_count, delivery.endpoint.url, status_code or error, latency,
+    )  # fmt: skip
+    return result
+
+
+def webhook_deliveries_due(*, now: datetime | None = None, limit: int = 50) -> list[int]:
+    now = now or timezone.now()
+    return list(
+        WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+        .order_by("next_attempt_at")
+        .values_list("id", flat=True)[:limit]
+    )
+
+
+def webhook_deliveries_retry_due(*, now: datetime | None = None, limit: int = 50) -> int:
+    """Attempt every due delivery (the periodic sweep); returns how many were attempted."""
+    attempted = 0
+    for delivery_id in webhook_deliveries_due(now=now, limit=limit):
+        if webhook_delivery_attempt(delivery_id=delivery_id, now=now) is not None:
+            attempted += 1
+    return attempted

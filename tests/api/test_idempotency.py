@@ -1,0 +1,123 @@
+"""Idempotency-Key on POST: required, replayed, refused when reused, executed once under concurrency."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from corporates.models import IdempotencyRecord, WebhookEndpoint
+
+ENDPOINT = {"url": "https://erp.example.com/hooks", "event_types": ["*"]}
+
+
+@pytest.mark.django_db
+def test_post_without_key_is_refused(client_a):
+    response = client_a.post("/api/v1/webhook-endpoints", ENDPOINT, format="json")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "idempotency_key_required"
+    assert body["errors"][0]["field"] == "Idempotency-Key"
+    assert not WebhookEndpoint.objects.exists()
+
+
+@pytest.mark.django_db
+def test_invalid_key_is_refused(client_a):
+    response = client_a.post("/api/v1/webhook-endpoints", ENDPOINT, format="json", HTTP_IDEMPOTENCY_KEY="has space")
+    assert response.json()["code"] == "idempotency_key_invalid"
+
+
+@pytest.mark.django_db
+def test_repeat_with_same_body_replays_the_first_response(client_a):
+    first = client_a.post("/api/v1/webhook-endpoints", ENDPOINT, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    again = client_a.post("/api/v1/webhook-endpoints", ENDPOINT, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+
+    assert first.status_code == again.status_code == 201
+    assert again["Idempotent-Replayed"] == "true"
+    assert not first.has_header("Idempotent-Replayed")
+    assert again.json() == first.json()
+    assert WebhookEndpoint.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_same_key_with_another_body_is_refused(client_a):
+    client_a.post("/api/v1/webhook-endpoints", ENDPOINT, format="json", HTTP_IDEMPOTENCY_KEY="k-2")
+    other = {**ENDPOINT, "url": "https://erp.example.com/other"}
+    response = client_a.post("/api/v1/webhook-endpoints", other, format="json", HTTP_IDEMPOTENCY_KEY="k-2")
+
+    assert response.status_code == 422
+    assert response.json()["code"] == "idempotency_key_reused"
+    assert WebhookEndpoint.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_errors_are_replayed_too_and_keys_are_per_enterprise(client_a, make_enterprise, make_client):
+    bad = {"url": "ftp://nope", "event_types": ["*"]}
+    first = client_a.post("/api/v1/webhook-endpoints", bad, format="json", HTTP_IDEMPOTENCY_KEY="k-3")
+    again = client_a.post("/api/v1/webhook-endpoints", bad, format="json", HTTP_IDEMPOTENCY_KEY="k-3")
+    assert first.status_code == again.status_code == 422
+    assert again["Content-Type"] == "application/problem+json"
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json() and first.json()["code"] == "webhook_url_invalid"
+
+    # Another enterprise using the same key string is a different request altogether.
+    other = make_client(make_enterprise())
+    response = other.post("/api/v1/webhook-endpoints", ENDPOINT, format="json", HTTP_IDEMPOTENCY_KEY="k-3")
+    assert response.status_code == 201 and not response.has_header("Idempotent-Replayed")
+
+
+@pytest.mark.django_db
+def test_the_body_hash_ignores_key_order_and_whitespace(client_a):
+    client_a.generic(
+        "POST", "/api/v1/webhook-endpoints", '{"url": "https://a.example.com/h", "event_types": ["*"]}',
+        content_type="application/json", HTTP_IDEMPOTENCY_KEY="k-4",
+    )  # fmt: skip
+    replay = client_a.generic(
+        "POST", "/api/v1/webhook-endpoints", '{"event_types":["*"],"url":"https://a.example.com/h"}',
+        content_type="application/json", HTTP_IDEMPOTENCY_KEY="k-4",
+    )  # fmt: skip
+    assert replay["Idempotent-Replayed"] == "true"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_with_one_key_execute_once(make_enterprise, make_key):
+    enterprise = make_enterprise()
+    secret = make_key(enterprise)
+    threads_n = 8
+    barrier = threading.Barrier(threads_n)
+    results: list[tuple[int, dict, bool]] = []
+    lock = threading.Lock()
+
+    def call() -> None:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+        try:
+            barrier.wait()
+            response = client.post("/api/v1/webhook-endpoints", ENDPOINT, format="json", HTTP_IDEMPOTENCY_KEY="race-1")
+            with lock:
+                results.append((response.status_code, response.json(), response.has_header("Idempotent-Replayed")))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=call) for _ in range(threads_n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert WebhookEndpoint.objects.filter(enterprise=enterprise).count() == 1
+    assert IdempotencyRecord.objects.filter(enterprise=enterprise, key="race-1").count() == 1
+    statuses = sorted(status for status, _, _ in results)
+    assert len(results) == threads_n
+    # Exactly one executed (201, not replayed); the others replayed it or were
+    # told it was still running.
+    executed = [r for r in results if r[0] == 201 and not r[2]]
+    assert len(executed) == 1
+    for status, body, replayed in results:
+        assert status in {201, 409}, statuses
+        if status == 201:
+            assert body["id"] == executed[0][1]["id"]
+        else:
+            assert body["code"] == "idempotency_request_in_progress"
