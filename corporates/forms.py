@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
+from config import money
 from corporates.models import MemberRole
 
 
@@ -61,3 +62,36 @@ class StatementFilterForm(forms.Form):
         if start and end and start > end:
             self.add_error("date_to", "The end date is before the start date.")
         return cleaned
+
+
+# --- API keys, webhooks, bank accounts ------------------------------------------
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=100, help_text="What the key is for, e.g. “SAP production”.")
+    scopes = forms.MultipleChoiceField(
+        label="Scopes",
+        choices=[("read", "Read"), ("payments", "Payments"), ("fx", "FX"), ("redemptions", "Redemptions")],
+        widget=forms.CheckboxSelectMultiple,
+        initial=["read"],
+    )
+
+
+class WebhookEndpointForm(forms.Form):
+    url = forms.URLField(label="Endpoint URL", max_length=500, assume_scheme="https")
+    event_types = forms.CharField(
+        label="Event types",
+        initial="*",
+        help_text="Separated by spaces or commas: exact (fx.quote.accepted), a prefix (fx.*) or * for all.",
+    )
+    description = forms.CharField(label="Description", max_length=200, required=False)
+
+    def clean_event_types(self) -> list[str]:
+        return [item for item in self.cleaned_data["event_types"].replace(",", " ").split() if item]
+
+
+class BankAccountForm(forms.Form):
+    holder_name = forms.CharField(label="Account holder", max_length=200)
+    bank_name = forms.CharField(label="Bank", max_length=200)
+    account_number = forms.CharField(label="Account number or IBAN", max_length=60)
+    currency = forms.ChoiceField(label="Currency", choices=money.CURRENCY_CHOICES)

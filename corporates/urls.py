@@ -8,7 +8,7 @@ their lines in the marked sections.
 from django.contrib.auth.views import LogoutView
 from django.urls import path
 
-from corporates import views
+from corporates import views, views_access, views_banking
 
 app_name = "corporates"
 urlpatterns = [
@@ -27,4 +27,12 @@ urlpatterns = [
     path("members/<int:member_id>/role/", views.member_change_role, name="member_change_role"),
     path("members/<int:member_id>/remove/", views.member_remove, name="member_remove"),
     path("invitations/<str:public_id>/revoke/", views.invitation_revoke, name="invitation_revoke"),
+    # --- API keys and webhooks (admins; corporates/views_access.py) ---
+    path("api-keys/", views_access.api_keys, name="api_keys"),
+    path("api-keys/<str:public_id>/revoke/", views_access.api_key_revoke, name="api_key_revoke"),
+    path("webhooks/", views_access.webhooks, name="webhooks"),
+    path("webhooks/<str:public_id>/delete/", views_access.webhook_endpoint_delete, name="webhook_endpoint_delete"),
+    path("webhooks/events/<str:public_id>/resend/", views_access.webhook_event_resend, name="webhook_event_resend"),
+    # --- bank accounts (corporates/views_banking.py) ---
+    path("bank-accounts/", views_banking.bank_accounts, name="bank_accounts"),
 ]
