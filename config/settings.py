@@ -343,3 +343,18 @@ WEBHOOK_RETRY_MAX_DELAY = timedelta(hours=int(os.environ.get("WEBHOOK_RETRY_MAX_
 WEBHOOK_RETRY_WINDOW = timedelta(hours=int(os.environ.get("WEBHOOK_RETRY_WINDOW_HOURS", "24")))
 # http:// and private addresses only where the receivers are local (embedded default, tests).
 WEBHOOK_ALLOW_INSECURE_URLS = env_bool("WEBHOOK_ALLOW_INSECURE_URLS", env_bool("HARBOURLINE_EMBEDDED", True))
+
+# --- bank rails (banksim or any Stripe-compatible server; settlement/rails.py) ---
+# The defaults match `python -m banksim.server` with no arguments (make run):
+# test-mode keys only; production sets all three secrets from the environment.
+BANK_RAILS_BASE_URL = os.environ.get("BANK_RAILS_BASE_URL", "http://127.0.0.1:8010")
+BANK_RAILS_SECRET_KEY = os.environ.get("BANK_RAILS_SECRET_KEY", "sk_test_banksim_harbourline")
+BANK_RAILS_WEBHOOK_SECRET = os.environ.get("BANK_RAILS_WEBHOOK_SECRET", "whsec_banksim_harbourline")
+BANK_RAILS_ACCOUNT_ID = os.environ.get("BANK_RAILS_ACCOUNT_ID", "acct_harbourline")
+BANK_RAILS_CONNECT_TIMEOUT_S = float(os.environ.get("BANK_RAILS_CONNECT_TIMEOUT_S", "3"))
+BANK_RAILS_TIMEOUT_S = float(os.environ.get("BANK_RAILS_TIMEOUT_S", "10"))
+# Retries of one call, same Idempotency-Key, backoff base · 2^n (capped at 2 s) with jitter.
+BANK_RAILS_MAX_RETRIES = int(os.environ.get("BANK_RAILS_MAX_RETRIES", "3"))
+BANK_RAILS_RETRY_BACKOFF_S = float(os.environ.get("BANK_RAILS_RETRY_BACKOFF_S", "0.25"))
+# Replay window of the bank's webhook signatures (Stripe's default: 5 minutes).
+BANK_RAILS_WEBHOOK_TOLERANCE_S = int(os.environ.get("BANK_RAILS_WEBHOOK_TOLERANCE_S", "300"))
