@@ -18,6 +18,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from moneyed import Money
 
 from config import money
 from config.ids import public_id_factory
@@ -256,6 +257,18 @@ class Quote(models.Model):
     def is_expired(self, now) -> bool:
         return now >= self.expires_at
 
+    @property
+    def sell_money(self) -> Money:
+        return Money(self.sell_amount, self.sell_currency)
+
+    @property
+    def buy_money(self) -> Money:
+        return Money(self.buy_amount, self.buy_currency)
+
+    @property
+    def fee_money(self) -> Money:
+        return Money(self.fee_amount, self.sell_currency)
+
 
 class Swap(models.Model):
     """An accepted quote: the four-leg journal entry it posted. Amounts copied from the quote for history."""
@@ -280,3 +293,11 @@ class Swap(models.Model):
 
     def __str__(self) -> str:
         return f"{self.public_id} {self.sell_amount} {self.sell_currency} → {self.buy_amount} {self.buy_currency}"
+
+    @property
+    def sell_money(self) -> Money:
+        return Money(self.sell_amount, self.sell_currency)
+
+    @property
+    def buy_money(self) -> Money:
+        return Money(self.buy_amount, self.buy_currency)

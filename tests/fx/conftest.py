@@ -76,3 +76,24 @@ def funded(make_enterprise, mint):
         return enterprise
 
     return make
+
+
+@pytest.fixture
+def api_client_for(settings):
+    """An APIClient sending a new API key of the enterprise (every scope unless told)."""
+    from rest_framework.test import APIClient
+
+    from corporates.api_keys import api_key_create
+    from corporates.models import ApiScope
+
+    settings.API_KEY_RATE_LIMIT = "100000/min"
+
+    def make(enterprise, scopes=None):
+        key = api_key_create(
+            enterprise=enterprise, name="fx test", scopes=scopes or list(ApiScope.values), created_by=None
+        ).secret
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+        return client
+
+    return make
