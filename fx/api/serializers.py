@@ -1,0 +1,101 @@
+"""Shapes of the FX API. Input is parsed here (money through config.money); rules live in fx.services."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from config import money
+from config.api.fields import MoneyField
+from fx.models import Quote, Swap
+
+CURRENCY_CHOICES = list(money.CURRENCY_CODES)
+
+
+class QuoteCreateSerializer(serializers.Serializer):
+    """Sell one currency for another; give exactly one of ``sell_amount`` or ``buy_amount``."""
+
+    sell_currency = serializers.ChoiceField(choices=CURRENCY_CHOICES)
+    buy_currency = serializers.ChoiceField(choices=CURRENCY_CHOICES)
+    sell_amount = serializers.JSONField(
+        required=False, help_text='What you pay, a decimal string in sell_currency ("1000.00"); the buy side follows.'
+    )
+    buy_amount = serializers.JSONField(
+        required=False, help_text="What you receive, a decimal string in buy_currency; the sell side follows."
+    )
+
+    def validate(self, attrs):
+        if ("sell_amount" in attrs) == ("buy_amount" in attrs):
+            error = serializers.ErrorDetail("Give exactly one of sell_amount or buy_amount.", "quote_amount_invalid")
+            raise serializers.ValidationError({"sell_amount": [error]})
+        for side in ("sell", "buy"):
+            field = f"{side}_amount"
+            if field in attrs:
+                # parse_amount refuses floats, exponents, too many places… each with its own code.
+                try:
+                    attrs[field] = money.parse_amount(attrs[field], attrs[f"{side}_currency"], field=field)
+                except money.MoneyParseError as exc:
+                    error = serializers.ErrorDetail(exc.message, exc.code)
+                    raise serializers.ValidationError({field: [error]}) from exc
+        return attrs
+
+
+class QuoteSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id")
+    sell = MoneyField(source="sell_money", help_text="Exactly what you pay (rounded up).")
+    buy = MoneyField(source="buy_money", help_text="Exactly what you receive (rounded down).")
+    fee = MoneyField(source="fee_money", allow_zero=True, help_text="Always zero.")
+    mid_rate = serializers.DecimalField(max_digits=20, decimal_places=10, help_text="Units of buy per 1 sell, mid.")
+    client_rate = serializers.DecimalField(
+        max_digits=20, decimal_places=10, help_text="Units of buy per 1 sell, yours (mid less the spread)."
+    )
+
+    class Meta:
+        model = Quote
+        fields = [
+            "id",
+            "status",
+            "fixed_side",
+            "sell",
+            "buy",
+            "mid_rate",
+            "client_rate",
+            "spread_bps",
+            "fee",
+            "created_at",
+            "expires_at",
+            "rates_published_at",
+        ]
+
+
+class SwapSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id")
+    quote = serializers.CharField(source="quote.public_id")
+    sell = MoneyField(source="sell_money")
+    buy = MoneyField(source="buy_money")
+    client_rate = serializers.DecimalField(max_digits=20, decimal_places=10)
+    journal_entry = serializers.CharField(source="journal_entry.public_id", help_text="The ledger entry (je_…).")
+
+    class Meta:
+        model = Swap
+        fields = ["id", "quote", "sell", "buy", "client_rate", "journal_entry", "accepted_at"]
+
+
+class RateLegSerializer(serializers.Serializer):
+    currency = serializers.CharField(help_text="Units of it per 1 USD.")
+    mid = serializers.DecimalField(max_digits=20, decimal_places=10)
+    source = serializers.CharField()
+
+
+class PairRateSerializer(serializers.Serializer):
+    sell_currency = serializers.CharField()
+    buy_currency = serializers.CharField()
+    mid_rate = serializers.DecimalField(max_digits=20, decimal_places=10)
+    client_rate = serializers.DecimalField(max_digits=20, decimal_places=10, help_text="Indicative; a quote is firm.")
+
+
+class RatesSerializer(serializers.Serializer):
+    published_at = serializers.DateTimeField(allow_null=True, help_text="When the oldest leg was published.")
+    stale = serializers.BooleanField(help_text="True: quoting is refused (rates_stale) until new rates arrive.")
+    spread_bps = serializers.IntegerField(help_text="Your pricing tier's spread.")
+    legs = RateLegSerializer(many=True)
+    pairs = PairRateSerializer(many=True)
