@@ -358,22 +358,3 @@ BANK_RAILS_MAX_RETRIES = int(os.environ.get("BANK_RAILS_MAX_RETRIES", "3"))
 BANK_RAILS_RETRY_BACKOFF_S = float(os.environ.get("BANK_RAILS_RETRY_BACKOFF_S", "0.25"))
 # Replay window of the bank's webhook signatures (Stripe's default: 5 minutes).
 BANK_RAILS_WEBHOOK_TOLERANCE_S = int(os.environ.get("BANK_RAILS_WEBHOOK_TOLERANCE_S", "300"))
-
-# --- FX (fx/) -------------------------------------------------------------------
-# A quote is firm for FX_QUOTE_TTL_SECONDS; a USD leg older than
-# FX_RATES_STALE_AFTER_SECONDS is not quotable (rates_stale). The beat task
-# "fx: publish rates" (created by fx/migrations/0002) publishes every
-# FX_RATES_PUBLISH_EVERY_SECONDS.
-FX_QUOTE_TTL_SECONDS = int(os.environ.get("FX_QUOTE_TTL_SECONDS", "30"))
-FX_RATES_STALE_AFTER_SECONDS = int(os.environ.get("FX_RATES_STALE_AFTER_SECONDS", "60"))
-FX_RATES_PUBLISH_EVERY_SECONDS = int(os.environ.get("FX_RATES_PUBLISH_EVERY_SECONDS", "5"))
-FX_DEFAULT_SPREAD_BPS = int(os.environ.get("FX_DEFAULT_SPREAD_BPS", "30"))
-FX_DEFAULT_SINGLE_SWAP_LIMIT_USD = os.environ.get("FX_DEFAULT_SINGLE_SWAP_LIMIT_USD", "1000000.00")
-# The simulated feed's bounded random walk per USD leg (units per 1 USD;
-# Decimal strings). HKD stays inside the 7.75–7.85 band of the peg.
-FX_SIMULATED_LEGS = {
-    "HKD": {"reference": "7.8000", "low": "7.7500", "high": "7.8500", "step": "0.0001", "max_steps": 5,
-            "reversion": "0.05"},
-    "CNH": {"reference": "7.1000", "low": "6.9500", "high": "7.2500", "step": "0.0001", "max_steps": 10,
-            "reversion": "0.05"},
-}
