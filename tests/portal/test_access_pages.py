@@ -51,7 +51,9 @@ def test_only_admins_reach_keys_and_webhooks(make_member, portal_client, role):
     admin = make_member("admin")
     created = api_key_create(enterprise=admin.enterprise, name="k", scopes=["read"], created_by=admin.user)
     client = portal_client(make_member(role))
-    assert client.get(API_KEYS).status_code == 403
+    refused = client.get(API_KEYS)
+    assert refused.status_code == 403
+    assert b"Your role does not allow this" in refused.content
     assert client.post(API_KEYS, {"name": "x", "scopes": ["read"]}).status_code == 403
     assert client.post(reverse("corporates:api_key_revoke", args=[created.api_key.public_id])).status_code == 403
     assert client.get(WEBHOOKS).status_code == 403

@@ -209,4 +209,6 @@ def test_next_is_kept_through_the_code_prompt_but_only_on_this_site(make_member,
 )
 def test_every_form_needs_its_csrf_token(make_member, portal_client, url_name, data):
     client = portal_client(make_member("admin"), enforce_csrf_checks=True)
-    assert client.post(reverse(url_name), data).status_code == 403
+    response = client.post(reverse(url_name), data)
+    assert response.status_code == 403
+    assert b"This form has expired" in response.content
