@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import httpx
@@ -123,3 +124,25 @@ def test_validation_errors_are_not_retried(banksim):
         rails.payout_create(amount_minor=1, currency="HKD", destination="ba_missing", idempotency_key="v")
 
     assert banksim.http("GET", "/v1/events").json()["data"] == banksim_calls_before
+
+
+def test_concurrent_requests_with_one_key_make_one_payout(banksim):
+    with banksim.client() as rails:
+        to = destination(rails)
+    barrier = threading.Barrier(8)
+    results: list[str] = []
+
+    def pay() -> None:
+        with banksim.client() as rails:
+            barrier.wait()
+            payout = rails.payout_create(amount_minor=321, currency="HKD", destination=to, idempotency_key="race")
+            results.append(payout.id)
+
+    threads = [threading.Thread(target=pay) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+
+    assert len(results) == 8 and len(set(results)) == 1
+    assert banksim.payouts_count() == 1

@@ -188,3 +188,26 @@ def test_state_survives_a_restart_of_the_bank(banksim_factory, tmp_path):
     assert (replayed.id, replayed.status) == (payout.id, "pending")
     assert current.status == "paid"
     assert reserve == 5_000 - 1_234  # the opening balance is applied once, to a new database
+
+
+def test_balance_always_equals_the_sum_of_its_balance_transactions(banksim_factory):
+    bank = banksim_factory(opening_balances={"hkd": 50_000}, transit_delay_ms=10, settle_delay_ms=10)
+    with bank.client() as rails:
+        good = register(rails).id
+        closed = register(rails, number="000111111113").id
+        rails.test_inbound_wire(amount_minor=7_001, currency="HKD", reference="R", idempotency_key="w1")
+        paid = rails.payout_create(amount_minor=3_000, currency="HKD", destination=good, idempotency_key="p1")
+        failed = rails.payout_create(amount_minor=4_000, currency="HKD", destination=closed, idempotency_key="p2")
+        wait_for_status(rails, paid.id, {"paid"})
+        wait_for_status(rails, failed.id, {"failed"})
+        balance = rails.balance_retrieve()
+    txns = bank.http("GET", "/v1/balance_transactions", params={"limit": 100}).json()["data"]
+
+    assert sorted((t["type"], t["amount"]) for t in txns) == [
+        ("adjustment", 50_000),
+        ("inbound_wire", 7_001),
+        ("payout", -4_000),
+        ("payout", -3_000),
+        ("payout_failure", 4_000),
+    ]
+    assert balance.available["HKD"] == sum(t["amount"] for t in txns) == 50_000 + 7_001 - 3_000
