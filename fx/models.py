@@ -69,7 +69,7 @@ class RateTick(models.Model):
             models.CheckConstraint(condition=Q(currency__in=_NON_USD), name="fx_tick_currency_valid"),
             models.CheckConstraint(condition=Q(mid__gt=0), name="fx_tick_mid_positive"),
         ]
-        indexes = [models.Index(fields=["currency", "-published_at"], name="fx_tick_currency_time_idx")]
+        indexes = [models.Index(fields=["currency", "-published_at", "-id"], name="fx_tick_latest_idx")]
 
     def __str__(self) -> str:
         return f"USD/{self.currency} {self.mid} ({self.source.key}, {self.published_at:%Y-%m-%d %H:%M:%S})"

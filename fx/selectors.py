@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db import connection
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from config import money
 from corporates.models import Enterprise
@@ -40,24 +41,29 @@ class CurrentRates:
         return now - self.published_at > timedelta(seconds=settings.FX_RATES_STALE_AFTER_SECONDS)
 
 
+def _latest_tick(currency: str) -> QuerySet:
+    return (
+        RateTick.objects.filter(currency=currency)
+        .order_by("-published_at", "-id")
+        .values_list("currency", "mid", "published_at", "source__key")[:1]
+    )
+
+
 def rates_current() -> CurrentRates:
+    """The latest tick of each USD leg: one query on PostgreSQL (a UNION ALL of index lookups)."""
+    if connection.features.supports_slicing_ordering_in_compound:
+        first, *rest = [_latest_tick(currency) for currency in NON_USD]
+        rows = list(first.union(*rest, all=True))
+    else:  # SQLite: one query per leg
+        rows = [row for currency in NON_USD for row in _latest_tick(currency)]
     legs: dict[str, Decimal] = {}
     sources: dict[str, str] = {}
     times: list[datetime] = []
-    missing: list[str] = []
-    for currency in NON_USD:
-        tick = (
-            RateTick.objects.filter(currency=currency)
-            .order_by("-published_at", "-id")
-            .values_list("mid", "published_at", "source__key")
-            .first()
-        )
-        if tick is None:
-            missing.append(currency)
-            continue
-        legs[currency], published_at, sources[currency] = tick
+    for currency, mid, published_at, source_key in rows:
+        legs[currency], sources[currency] = mid, source_key
         times.append(published_at)
-    return CurrentRates(legs=legs, sources=sources, published_at=min(times) if times else None, missing=tuple(missing))
+    missing = tuple(currency for currency in NON_USD if currency not in legs)
+    return CurrentRates(legs=legs, sources=sources, published_at=min(times) if times else None, missing=missing)
 
 
 def rates_history(*, currency: str, since: datetime, limit: int = 2000) -> list[tuple[datetime, Decimal, str]]:
@@ -79,7 +85,11 @@ class Terms:
 
 
 def terms_for(*, enterprise: Enterprise) -> Terms:
-    row = EnterpriseFxTerms.objects.select_related("tier").filter(enterprise_id=enterprise.pk).first()
+    return terms_from(EnterpriseFxTerms.objects.select_related("tier").filter(enterprise_id=enterprise.pk).first())
+
+
+def terms_from(row: EnterpriseFxTerms | None) -> Terms:
+    """Terms from an already loaded row (or the settings' defaults without one)."""
     default_limit = Decimal(settings.FX_DEFAULT_SINGLE_SWAP_LIMIT_USD)
     if row is None:
         return Terms(settings.FX_DEFAULT_SPREAD_BPS, default_limit, "Default")
@@ -142,6 +152,29 @@ def swaps_for(
 def inventory_floor_for(*, currency: str) -> Decimal:
     floor = InventoryFloor.objects.filter(currency=currency).values_list("floor", flat=True).first()
     return floor if floor is not None else Decimal(0)
+
+
+def floor_subquery(currency_ref: str = "currency") -> Subquery:
+    """The floor of the outer row's currency (NULL when none is set), for annotating account queries."""
+    return Subquery(InventoryFloor.objects.filter(currency=OuterRef(currency_ref)).values("floor")[:1])
+
+
+@dataclass(frozen=True)
+class InventoryNow:
+    balance: Decimal
+    floor: Decimal
+
+
+def inventory_now(*, currency: str) -> InventoryNow:
+    """The platform's FX inventory in ``currency`` and its floor, in one query (not locked)."""
+    row = (
+        Account.objects.filter(enterprise__isnull=True, kind=AccountKind.FX_INVENTORY, currency=currency)
+        .annotate(floor=floor_subquery())
+        .values_list("balance", "floor")
+        .first()
+    )
+    balance, floor = row or (0, None)
+    return InventoryNow(money.from_minor(balance, currency), floor if floor is not None else Decimal(0))
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,11 @@ so tests can stand exactly on an expiry boundary.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -193,21 +192,6 @@ def manual_rate_deactivate(*, manual_rate: ManualRate, now: datetime | None = No
 # --- quotes ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Inventory:
-    balance: Decimal
-    floor: Decimal
-
-
-def _inventory(currency: str) -> _Inventory:
-    balance = (
-        Account.objects.filter(enterprise__isnull=True, kind=AccountKind.FX_INVENTORY, currency=currency)
-        .values_list("balance", flat=True)
-        .first()
-    )
-    return _Inventory(money.from_minor(balance or 0, currency), selectors.inventory_floor_for(currency=currency))
-
-
 def quote_create(
     *,
     enterprise: Enterprise,
@@ -253,7 +237,7 @@ def quote_create(
         raise SwapLimitExceeded(
             f"The swap is worth {usd_value} USD; the single-swap limit is {terms.single_swap_limit_usd} USD."
         )
-    inventory = _inventory(buy_currency)
+    inventory = selectors.inventory_now(currency=buy_currency)
     _require_inventory(buy_currency, inventory, priced.buy_amount, now=now)
 
     return Quote.objects.create(
@@ -290,7 +274,7 @@ def _fixed_amount(
     return side, amount, currency
 
 
-def _require_inventory(currency: str, inventory: _Inventory, pay_out: Decimal, *, now: datetime) -> None:
+def _require_inventory(currency: str, inventory: selectors.InventoryNow, pay_out: Decimal, *, now: datetime) -> None:
     """Refuse a swap the inventory cannot pay, or that would take it below its floor (alerting)."""
     if inventory.balance < pay_out:
         inventory_alert_raise(
@@ -320,13 +304,19 @@ def _require_inventory(currency: str, inventory: _Inventory, pay_out: Decimal, *
 def quote_accept(*, enterprise: Enterprise, public_id: str, now: datetime | None = None) -> Swap:
     """Accept a quote before it expires: one journal entry swaps wallet and inventory in both currencies.
 
-    Everything is checked before anything is written, under row locks (the
-    quote, then the four accounts in primary-key order), so a refusal writes
-    nothing and two concurrent accepts of one quote make exactly one swap.
+    Under row locks — the quote, then the four accounts in primary-key order
+    (the ledger's order) — every rule is checked; a refusal rolls back, so it
+    writes nothing, and two concurrent accepts of one quote make exactly one
+    swap (the second waits for the quote's lock and finds it accepted).
     """
     now = now or timezone.now()
-    refused: list[tuple[str, _Inventory, Decimal]] = []
+    refused: list[tuple[str, selectors.InventoryNow, Decimal]] = []
     try:
+        if connection.in_atomic_block:
+            # Joined to a caller's transaction: a savepoint of our own, so that
+            # a refusal undoes our writes (the quote's status) and only them.
+            with transaction.atomic():
+                return _accept(enterprise, public_id, now, refused)
         return run_in_transaction(lambda: _accept(enterprise, public_id, now, refused))
     except (InventoryFloorBreached, InventoryInsufficient):
         # The alert is written after the refused transaction, so it survives it.
@@ -343,11 +333,11 @@ def quote_accept(*, enterprise: Enterprise, public_id: str, now: datetime | None
 
 
 def _accept(enterprise: Enterprise, public_id: str, now: datetime, refused: list) -> Swap:
-    # Lock the quote row only (not the enterprise's): concurrent accepts of
-    # one quote queue here, and the loser sees it accepted.
+    # 1. The quote, its enterprise and FX terms in one query; only the quote's
+    #    row is locked (not the enterprise's, which every other use reads).
     quote = (
         Quote.objects.select_for_update(of=("self",))
-        .select_related("enterprise")
+        .select_related("enterprise", "enterprise__fx_terms__tier")
         .filter(public_id=public_id, enterprise_id=enterprise.pk)
         .first()
     )
@@ -358,22 +348,28 @@ def _accept(enterprise: Enterprise, public_id: str, now: datetime, refused: list
     if quote.is_expired(now):
         raise QuoteExpired(f"The quote expired at {quote.expires_at.isoformat()}.")
     enterprise_require_active(enterprise=quote.enterprise)
-    limit = selectors.terms_for(enterprise=quote.enterprise).single_swap_limit_usd
+    # Without a terms row the reverse one-to-one raises RelatedObjectDoesNotExist, an AttributeError.
+    limit = selectors.terms_from(getattr(quote.enterprise, "fx_terms", None)).single_swap_limit_usd
     if quote.usd_value > limit:
         raise SwapLimitExceeded(f"The swap is worth {quote.usd_value} USD; the single-swap limit is {limit} USD.")
-    floor = selectors.inventory_floor_for(currency=quote.buy_currency)
+    # 2. Mark it accepted while only its own lock is held: the inventory rows
+    #    below are the platform's hottest, so as little as possible happens
+    #    after they are locked. A refusal below rolls this back.
+    Quote.objects.filter(pk=quote.pk).update(status=QuoteStatus.ACCEPTED)
 
+    # 3. The four accounts, locked in primary-key order and read under the
+    #    lock with the bought currency's floor: no other accept can slip between
+    #    the check and the post.
     sell_minor = money.to_minor(quote.sell_amount, quote.sell_currency)
     buy_minor = money.to_minor(quote.buy_amount, quote.buy_currency)
-    # The four accounts, locked in primary-key order (the ledger's order), and
-    # read under the lock: the floor check cannot race another accept.
     accounts = list(
-        Account.objects.select_for_update(no_key=True)
+        Account.objects.select_for_update(no_key=True, of=("self",))
         .filter(
             Q(enterprise_id=quote.enterprise_id, kind=AccountKind.WALLET)
             | Q(enterprise__isnull=True, kind=AccountKind.FX_INVENTORY),
             currency__in=[quote.sell_currency, quote.buy_currency],
         )
+        .annotate(floor=selectors.floor_subquery())
         .order_by("id")
     )
     by_role = {(a.kind, a.currency): a for a in accounts}
@@ -384,14 +380,17 @@ def _accept(enterprise: Enterprise, public_id: str, now: datetime, refused: list
 
     if wallet_sell.balance < sell_minor:
         raise WalletInsufficientFunds()
-    inventory = _Inventory(money.from_minor(inventory_buy.balance, quote.buy_currency), floor)
+    inventory = selectors.InventoryNow(
+        money.from_minor(inventory_buy.balance, quote.buy_currency), inventory_buy.floor or Decimal(0)
+    )
     if inventory_buy.balance < buy_minor:
         refused.append((quote.buy_currency, inventory, quote.buy_amount))
         raise InventoryInsufficient()
-    if inventory.balance - quote.buy_amount < floor:
+    if inventory.balance - quote.buy_amount < inventory.floor:
         refused.append((quote.buy_currency, inventory, quote.buy_amount))
         raise InventoryFloorBreached()
 
+    # 4. One entry, four legs (see the module docstring).
     try:
         posted = ledger_post(
             idempotency_key=f"fx-swap:{quote.public_id}",
@@ -410,7 +409,7 @@ def _accept(enterprise: Enterprise, public_id: str, now: datetime, refused: list
             raise WalletInsufficientFunds() from exc
         raise InventoryInsufficient() from exc
 
-    Quote.objects.filter(pk=quote.pk).update(status=QuoteStatus.ACCEPTED)
+    quote.status = QuoteStatus.ACCEPTED
     return Swap.objects.create(
         quote=quote,
         enterprise_id=quote.enterprise_id,
