@@ -47,6 +47,7 @@ from banksim.webhooks import Dispatcher, Lifecycle
 from banksim.wire import StripeError, form_decode, new_id, params_allow
 
 log = logging.getLogger("banksim")
+MAX_BODY_BYTES = 1_000_000
 
 # (method, path pattern, handler name, faults apply)
 _ROUTES: list[tuple[str, re.Pattern[str], str, bool]] = [
@@ -210,10 +211,9 @@ class Handler(BaseHTTPRequestHandler):
         request_id = new_id("req")
         headers: dict[str, str] = {"Request-Id": request_id}
         split = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        raw_body = self.rfile.read(length).decode("utf-8", "replace") if length else ""
         held_back_s = 0.0
         try:
+            raw_body = self._body()
             route = self._route(method, split.path)
             name, path_args, faults_apply = route
             if name != "health":
@@ -260,6 +260,16 @@ class Handler(BaseHTTPRequestHandler):
         if held_back_s:
             time.sleep(held_back_s)  # done, but the answer comes too late for the client
         self._respond(status, body, headers)
+
+    def _body(self) -> str:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_BODY_BYTES:
+            self.close_connection = True  # the body was not read: the connection cannot be reused
+            raise StripeError(400, f"The request body must be at most {MAX_BODY_BYTES} bytes, with a Content-Length.")
+        return self.rfile.read(length).decode("utf-8", "replace") if length else ""
 
     def _route(self, method: str, path: str) -> tuple[str, dict[str, str], bool]:
         path_known = False

@@ -64,10 +64,10 @@ def test_client_retries_through_500s_and_timeouts_without_paying_twice(banksim):
 
     with banksim.client() as rails:
         to = destination(rails)
-    banksim.faults(error_rate=0.3, timeout_rate=0.2, timeout_ms=500)
+    banksim.faults(error_rate=0.3, timeout_rate=0.2, timeout_ms=800)
 
     # Half the attempts fail (P(all 21 attempts of one payout fail) = 0.5^21).
-    with banksim.client(timeout_s=0.15, max_retries=20, retry_backoff_s=0.005, transport=Counting()) as rails:
+    with banksim.client(timeout_s=0.3, max_retries=20, retry_backoff_s=0.005, transport=Counting()) as rails:
         payouts = [
             rails.payout_create(amount_minor=1_000 + n, currency="HKD", destination=to, idempotency_key=f"red_{n}:po")
             for n in range(20)
