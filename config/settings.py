@@ -358,3 +358,27 @@ BANK_RAILS_MAX_RETRIES = int(os.environ.get("BANK_RAILS_MAX_RETRIES", "3"))
 BANK_RAILS_RETRY_BACKOFF_S = float(os.environ.get("BANK_RAILS_RETRY_BACKOFF_S", "0.25"))
 # Replay window of the bank's webhook signatures (Stripe's default: 5 minutes).
 BANK_RAILS_WEBHOOK_TOLERANCE_S = int(os.environ.get("BANK_RAILS_WEBHOOK_TOLERANCE_S", "300"))
+
+# --- mint, redeem, reserves (issue 4; settlement/deposits, redemptions, reserves.py) ---
+# The custodian's segregated reserve account per currency, shown in deposit
+# instructions beside the enterprise's own reference.
+RESERVE_CUSTODIAN_ACCOUNTS = {
+    code: {
+        "bank_name": os.environ.get("RESERVE_CUSTODIAN_BANK", "Harbour Custodian Bank (simulated)"),
+        "account_name": f"Harbourline Reserve {code} (segregated)",
+        "account_number": os.environ.get(f"RESERVE_ACCOUNT_{code}", f"000-{code}-880001"),
+        "swift_code": os.environ.get("RESERVE_CUSTODIAN_SWIFT", "HBCBHKHHXXX"),
+    }
+    for code in money.CURRENCY_CODES
+}
+# Approved redemptions with no payout recorded after this long are queued again
+# (their task was lost or its worker died); the key makes the bank pay once.
+REDEMPTION_PAYOUT_SWEEP_AFTER_S = int(os.environ.get("REDEMPTION_PAYOUT_SWEEP_AFTER_S", "60"))
+# Redemptions whose deadline is this close count as "at risk" in the back office.
+REDEMPTION_AT_RISK_HOURS = int(os.environ.get("REDEMPTION_AT_RISK_HOURS", "4"))
+# A ledger/custodian difference must persist this long (a second look) before it
+# becomes an alert: a payout or wire in flight between the two looks is not one.
+RESERVES_RECONCILE_CONFIRM_S = float(os.environ.get("RESERVES_RECONCILE_CONFIRM_S", "5"))
+RESERVES_ATTESTATION_DIR = Path(os.environ.get("RESERVES_ATTESTATION_DIR", VAR_DIR / "attestations"))
+# Test-only: the payout worker dies right after the bank made the payout, before recording it.
+REDEMPTION_TEST_CRASH_AFTER_PAYOUT = env_bool("REDEMPTION_TEST_CRASH_AFTER_PAYOUT", False)

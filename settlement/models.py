@@ -15,3 +15,14 @@ __all__ = [
     "Obligation",
     "Posting",
 ]
+
+# Mint and redeem (issue 4): deposits, suspense, reserve alerts, redemptions.
+from settlement.deposits.models import (  # noqa: E402
+    DepositReference,
+    InboundWire,
+    ReserveAlert,
+    SuspenseItem,
+)
+from settlement.redemptions.models import PayoutDestination, Redemption  # noqa: E402
+
+__all__ += ["DepositReference", "InboundWire", "PayoutDestination", "Redemption", "ReserveAlert", "SuspenseItem"]

@@ -29,3 +29,60 @@ def ledger_verify_task() -> dict:
             for code, s in report.currencies.items()
         },
     }
+
+
+# --- mint and redeem (issue 4) ---------------------------------------------------------
+
+
+@shared_task(
+    name="settlement.redemption_payout",
+    bind=True,
+    queue="default",
+    acks_late=True,
+    max_retries=12,
+    time_limit=120,
+    soft_time_limit=100,
+)
+def redemption_payout_task(self, *, redemption_id: int) -> None:
+    """Create the redemption's payout at the bank; retried with backoff while the bank is unreachable.
+
+    The service sends one Idempotency-Key per redemption, so a retry, a
+    duplicate message or a run after a crash never pays twice.
+    """
+    from settlement.rails import RailsError
+    from settlement.redemptions.services import redemption_payout_create
+
+    try:
+        redemption_payout_create(redemption_id=redemption_id)
+    except RailsError as exc:
+        if not exc.retryable:
+            raise
+        raise self.retry(exc=exc, countdown=min(2**self.request.retries, 60)) from exc
+
+
+@shared_task(name="settlement.redemption_payout_sweep", queue="default", time_limit=120, soft_time_limit=100)
+def redemption_payout_sweep_task() -> int:
+    """Queue again the payouts of approved redemptions that have none recorded (lost task, dead worker)."""
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    from settlement.redemptions.services import payout_enqueue, redemptions_awaiting_payout
+
+    ids = redemptions_awaiting_payout(older_than=timedelta(seconds=settings.REDEMPTION_PAYOUT_SWEEP_AFTER_S))
+    for redemption_id in ids:
+        payout_enqueue(redemption_id=redemption_id)
+    return len(ids)
+
+
+@shared_task(name="settlement.reserves_reconcile", queue="default", time_limit=120, soft_time_limit=100)
+def reserves_reconcile_task() -> dict:
+    """Compare the custodian's balances with the ledger (scheduled by beat); alert on a difference."""
+    from settlement.reserves import reserves_reconcile
+
+    result = reserves_reconcile()
+    return {
+        "clean": result.clean,
+        "custodian_error": result.snapshot.custodian_error,
+        "alerts": [alert.pk for alert in result.alerts],
+    }

@@ -1,0 +1,539 @@
+"""Writes on redemptions: request (maker), approve (checker), cancel, the payout, and the bank's answers.
+
+See ``settlement.redemptions.models`` for the accounting model. The flow:
+
+    request ─┬─ at or below the threshold ─────────────┬─ approve: wallet → in transit (one entry),
+             └─ above: awaiting approval ── approve ──┘   then, on commit, a Celery task asks the bank
+                          └─ cancel (before approval)      for the payout (key derived from the redemption)
+
+    payout.paid   → in transit → reserve, paid      payout.failed → in transit → wallet, failed
+
+Every transition locks the redemption row and checks its state first, so a
+task run twice, a webhook delivered twice or out of order, changes nothing
+twice. Calls to the bank never happen inside a database transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import holidays
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from config import money
+from config.db import run_in_transaction
+from config.errors import DomainError
+from corporates.models import AlertStatus, ApiKey, BankAccount, Enterprise, SanctionsAlert
+from corporates.onboarding.banking import BankAccountHolderScreening, bank_account_require_payable
+from corporates.onboarding.limits import limits_check_daily_redemption, limits_for
+from corporates.permissions import (
+    APPROVE_ROLES,
+    CheckerIsMaker,
+    RoleNotPermitted,
+    approval_check,
+    membership_of,
+    role_require,
+)
+from corporates.services import enterprise_require_active
+from settlement.ledger.models import AccountKind, EntryKind
+from settlement.ledger.selectors import platform_account, wallet_for
+from settlement.ledger.services import ledger_post, legs_debit_credit
+from settlement.rails import RailsClient, RailsIdempotencyError, RailsInvalidRequest, rails_client
+from settlement.redemptions.models import LIVE_STATES, PayoutDestination, Redemption, RedemptionState
+from settlement.webhooks_in import BankEvent
+
+logger = logging.getLogger(__name__)
+
+REQUEST_ROLES = frozenset({"maker"})
+CANCEL_ROLES = frozenset({"maker", "admin"})
+
+
+# --- errors ------------------------------------------------------------------------------
+
+
+class RedemptionError(DomainError):
+    code = "redemption_error"
+
+
+class RedemptionInsufficientFunds(RedemptionError):
+    code = "insufficient_funds"
+    title = "The wallet does not hold enough tokens for this redemption."
+    http_status = 422
+
+
+class RedemptionNotFound(RedemptionError):
+    code = "redemption_not_found"
+    title = "No such redemption."
+    http_status = 404
+
+
+class RedemptionBankAccountNotFound(RedemptionError):
+    code = "bank_account_not_found"
+    title = "The enterprise has no such bank account."
+    http_status = 404
+
+
+class RedemptionNotAwaitingApproval(RedemptionError):
+    code = "redemption_not_awaiting_approval"
+    title = "Only a redemption awaiting approval can be approved."
+
+
+class RedemptionNotCancellable(RedemptionError):
+    code = "redemption_not_cancellable"
+    title = "A redemption can be cancelled only before it is approved."
+
+
+class PayoutUnknown(RedemptionError):
+    code = "payout_unknown"
+    title = "The bank reported a payout that no redemption made."
+
+
+class PayoutMismatch(RedemptionError):
+    code = "payout_mismatch"
+    title = "The bank's payout does not match its redemption."
+
+
+class PayoutContradiction(RedemptionError):
+    code = "payout_contradiction"
+    title = "The bank reported an outcome that contradicts the one already recorded."
+
+
+# --- the deadline: end of the next Hong Kong working day after approval -----------------------
+
+
+HONG_KONG = ZoneInfo("Asia/Hong_Kong")
+
+
+@lru_cache(maxsize=16)
+def _hk_holidays(year: int) -> holidays.HolidayBase:
+    return holidays.country_holidays("HK", years=[year, year + 1])
+
+
+def hk_working_day_next(day: date) -> date:
+    """The first day after ``day`` that is neither a weekend nor a Hong Kong public holiday."""
+    candidate = day + timedelta(days=1)
+    while candidate.weekday() >= 5 or candidate in _hk_holidays(candidate.year):
+        candidate += timedelta(days=1)
+    return candidate
+
+
+def redemption_deadline(*, approved_at: datetime) -> datetime:
+    local_day = approved_at.astimezone(HONG_KONG).date()
+    return datetime.combine(hk_working_day_next(local_day), time(23, 59, 59), tzinfo=HONG_KONG)
+
+
+# --- actors --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a portal member or an ERP API key (exactly one)."""
+
+    user: AbstractBaseUser | None = None
+    api_key: ApiKey | None = None
+
+    def __post_init__(self) -> None:
+        if (self.user is None) == (self.api_key is None):
+            raise ValueError("An actor is a user or an API key, not both and not neither.")
+
+
+def _actor_require(actor: Actor, *, enterprise_id: int, roles: frozenset[str]) -> None:
+    if actor.api_key is not None:
+        if actor.api_key.enterprise_id != enterprise_id or not actor.api_key.is_active:
+            raise RoleNotPermitted("The API key belongs to another enterprise or is revoked.")
+        return
+    membership = membership_of(actor.user)
+    if membership.enterprise_id != enterprise_id:
+        raise RoleNotPermitted("The redemption belongs to another enterprise.")
+    role_require(membership=membership, roles=roles)
+
+
+def _checker_require(redemption: Redemption, actor: Actor) -> None:
+    """Maker-checker: the approver is a checker of the same enterprise and never the requester."""
+    if actor.api_key is not None:
+        _actor_require(actor, enterprise_id=redemption.enterprise_id, roles=APPROVE_ROLES)
+        if actor.api_key.pk == redemption.requested_by_key_id:
+            raise CheckerIsMaker()
+        return
+    if redemption.requested_by_id is not None:
+        approval_check(maker=redemption.requested_by, checker=actor.user)
+        return
+    _actor_require(actor, enterprise_id=redemption.enterprise_id, roles=APPROVE_ROLES)
+
+
+# --- request, approve, cancel ----------------------------------------------------------------
+
+
+def redeemed_today(*, enterprise: Enterprise, currency: str, now: datetime | None = None) -> int:
+    """Minor units of live redemptions requested since midnight in Hong Kong, in ``currency``."""
+    local = (now or timezone.now()).astimezone(HONG_KONG)
+    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    total = (
+        Redemption.objects.filter(
+            enterprise=enterprise, currency=currency, state__in=LIVE_STATES, requested_at__gte=start
+        ).aggregate(total=Sum("amount"))["total"]
+        or 0
+    )
+    return int(total)
+
+
+def _holder_screen_require(bank_account: BankAccount) -> None:
+    if SanctionsAlert.objects.filter(party_ref=bank_account.public_id, status=AlertStatus.OPEN).exists():
+        raise BankAccountHolderScreening()
+
+
+def redemption_request(
+    *,
+    enterprise: Enterprise,
+    amount: Decimal,
+    currency: str,
+    bank_account: BankAccount,
+    actor: Actor,
+) -> Redemption:
+    """A maker asks to redeem ``amount`` at par to a verified account; approved at once below the threshold."""
+    from corporates.sanctions import sanctions_screen_bank_account
+
+    currency = money.parse_currency(currency)
+    amount = money.parse_amount(str(amount), currency)
+    minor = money.to_minor(amount, currency)
+    if bank_account.enterprise_id != enterprise.pk:
+        raise RedemptionBankAccountNotFound()
+    _actor_require(actor, enterprise_id=enterprise.pk, roles=REQUEST_ROLES)
+    # Re-screen the destination's holder against today's list, in its own
+    # transaction: an alert it raises must survive our refusal below.
+    sanctions_screen_bank_account(bank_account=bank_account)
+
+    def request() -> Redemption:
+        # The enterprise row lock serialises its requests, so that two at once
+        # cannot both fit under the daily limit.
+        locked = Enterprise.objects.select_for_update().get(pk=enterprise.pk)
+        enterprise_require_active(enterprise=locked)
+        bank_account_require_payable(bank_account=bank_account, currency=currency)
+        _holder_screen_require(bank_account)
+        limits_check_daily_redemption(
+            enterprise=locked,
+            amount=amount,
+            already_today=money.from_minor(redeemed_today(enterprise=locked, currency=currency), currency),
+            currency=currency,
+        )
+        if wallet_for(enterprise=locked, currency=currency).balance < minor:
+            raise RedemptionInsufficientFunds()
+        redemption = Redemption.objects.create(
+            enterprise=locked,
+            amount=minor,
+            currency=currency,
+            bank_account=bank_account,
+            requested_by=actor.user,
+            requested_by_key=actor.api_key,
+            needs_approval=limits_for(enterprise=locked, currency=currency).needs_second_approval(amount),
+        )
+        if redemption.needs_approval:
+            redemption.state = RedemptionState.AWAITING_APPROVAL
+            redemption.save(update_fields=["state"])
+        else:
+            _approve(redemption, approver=None)
+        return redemption
+
+    return run_in_transaction(request)
+
+
+def _approve(redemption: Redemption, *, approver: Actor | None) -> None:
+    """Burn: wallet → in transit, ONE entry; then queue the payout once the transaction commits."""
+    result = ledger_post(
+        idempotency_key=f"redemption:{redemption.public_id}:approve",
+        kind=EntryKind.REDEMPTION,
+        legs=legs_debit_credit(
+            debit=wallet_for(enterprise=redemption.enterprise, currency=redemption.currency),
+            credit=platform_account(kind=AccountKind.REDEMPTION_IN_TRANSIT, currency=redemption.currency),
+            minor=redemption.amount,
+        ),
+        memo=f"Redemption {redemption.public_id}",
+        metadata={"redemption": redemption.public_id},
+    )
+    now = timezone.now()
+    redemption.state = RedemptionState.PROCESSING
+    redemption.debit_entry_id = result.entry_id
+    redemption.approved_at = now
+    redemption.deadline_at = redemption_deadline(approved_at=now)
+    redemption.approved_by = approver.user if approver else None
+    redemption.approved_by_key = approver.api_key if approver else None
+    redemption.save(
+        update_fields=["state", "debit_entry", "approved_at", "deadline_at", "approved_by", "approved_by_key"]
+    )
+    transaction.on_commit(lambda: payout_enqueue(redemption_id=redemption.pk))
+
+
+def redemption_approve(*, redemption: Redemption, actor: Actor) -> Redemption:
+    """A checker (never the maker) approves a redemption above the threshold."""
+
+    def approve() -> Redemption:
+        locked = (
+            Redemption.objects.select_for_update(of=("self",))
+            .select_related("enterprise", "requested_by")
+            .get(pk=redemption.pk)
+        )
+        if locked.state != RedemptionState.AWAITING_APPROVAL:
+            raise RedemptionNotAwaitingApproval(f"Redemption {locked.public_id} is {locked.get_state_display()}.")
+        _checker_require(locked, actor)
+        enterprise_require_active(enterprise=Enterprise.objects.get(pk=locked.enterprise_id))
+        bank_account_require_payable(bank_account=locked.bank_account, currency=locked.currency)
+        _holder_screen_require(locked.bank_account)
+        _approve(locked, approver=actor)
+        return locked
+
+    return run_in_transaction(approve)
+
+
+def redemption_cancel(*, redemption: Redemption, actor: Actor) -> Redemption:
+    """The enterprise withdraws a request before approval: no money has moved, none moves."""
+
+    def cancel() -> Redemption:
+        locked = Redemption.objects.select_for_update().get(pk=redemption.pk)
+        _actor_require(actor, enterprise_id=locked.enterprise_id, roles=CANCEL_ROLES)
+        if locked.state not in (RedemptionState.REQUESTED, RedemptionState.AWAITING_APPROVAL):
+            raise RedemptionNotCancellable(f"Redemption {locked.public_id} is {locked.get_state_display()}.")
+        locked.state = RedemptionState.CANCELLED
+        locked.cancelled_at = timezone.now()
+        locked.cancelled_by = actor.user
+        locked.save(update_fields=["state", "cancelled_at", "cancelled_by"])
+        return locked
+
+    return run_in_transaction(cancel)
+
+
+# --- the payout -------------------------------------------------------------------------------
+
+
+def payout_enqueue(*, redemption_id: int) -> None:
+    """Queue the payout task; if the broker is down, the sweep finds the redemption later."""
+    from settlement.tasks import redemption_payout_task
+
+    try:
+        redemption_payout_task.delay(redemption_id=redemption_id)
+    except Exception:
+        logger.exception("could not queue the payout of redemption %s; the sweep will", redemption_id)
+
+
+def _destination_for(bank_account: BankAccount, rails: RailsClient) -> str:
+    """The bank's id for the verified account, registering it there once (idempotent on its public id)."""
+    known = PayoutDestination.objects.filter(bank_account=bank_account).values_list("external_account_id", flat=True)
+    if known:
+        return known[0]
+    registered = rails.external_account_create(
+        account_number=bank_account.account_number,
+        currency=bank_account.currency,
+        account_holder_name=bank_account.holder_name,
+        idempotency_key=f"hl-bank-account-{bank_account.public_id}",
+        metadata={"bank_account": bank_account.public_id, "enterprise": bank_account.enterprise.public_id},
+    )
+    destination, _ = PayoutDestination.objects.get_or_create(
+        bank_account=bank_account, defaults={"external_account_id": registered.id}
+    )
+    return destination.external_account_id
+
+
+def redemption_payout_create(*, redemption_id: int) -> Redemption:
+    """Ask the bank to pay the redemption out; record the payout id. Safe to run any number of times.
+
+    Every attempt sends the same Idempotency-Key, so the bank makes one payout
+    however often this runs, including after a crash between the bank's
+    answer and our record of it. A refusal by the bank (bad destination,
+    custodian short of funds) fails the redemption and returns the tokens;
+    an outage raises a retryable ``RailsError`` for the task to retry.
+    """
+    redemption = Redemption.objects.select_related("bank_account__enterprise", "enterprise").get(pk=redemption_id)
+    if redemption.state != RedemptionState.PROCESSING or redemption.payout_id:
+        return redemption
+    Redemption.objects.filter(pk=redemption.pk).update(payout_attempts=F("payout_attempts") + 1)
+    with rails_client() as rails:
+        try:
+            destination = _destination_for(redemption.bank_account, rails)
+            payout = rails.payout_create(
+                amount_minor=redemption.amount,  # the amount redeemed, to the minor unit: no fee line
+                currency=redemption.currency,
+                destination=destination,
+                idempotency_key=redemption.payout_idempotency_key,
+                metadata={"redemption": redemption.public_id, "enterprise": redemption.enterprise.public_id},
+                description=f"Harbourline redemption {redemption.public_id}",
+            )
+        except RailsInvalidRequest as exc:
+            if isinstance(exc, RailsIdempotencyError):
+                raise  # our key with other parameters: a bug to look at, never a reason to return funds
+            return _fail(
+                redemption_id=redemption.pk,
+                code=exc.stripe_code or exc.code,
+                message=f"The bank refused the payout: {exc.message}",
+            )
+    _test_crash_point()
+    if payout.amount_minor != redemption.amount or payout.currency != redemption.currency:
+        raise PayoutMismatch(f"Payout {payout.id} is {payout.amount_minor} {payout.currency}.")
+
+    def record() -> Redemption:
+        locked = Redemption.objects.select_for_update().get(pk=redemption.pk)
+        if not locked.payout_id:
+            locked.payout_id = payout.id
+            locked.save(update_fields=["payout_id"])
+        return locked
+
+    return run_in_transaction(record)
+
+
+def _test_crash_point() -> None:
+    """Tests only: die here, after the bank made the payout and before we recorded it."""
+    if settings.REDEMPTION_TEST_CRASH_AFTER_PAYOUT:
+        os._exit(70)
+
+
+def redemptions_awaiting_payout(*, older_than: timedelta) -> list[int]:
+    """Approved redemptions with no payout recorded for a while: their task was lost or crashed."""
+    cutoff = timezone.now() - older_than
+    return list(
+        Redemption.objects.filter(
+            state=RedemptionState.PROCESSING, payout_id__isnull=True, approved_at__lt=cutoff
+        ).values_list("id", flat=True)[:500]
+    )
+
+
+# --- the bank's answers -------------------------------------------------------------------------
+
+
+def _redemption_for_payout(event: BankEvent) -> Redemption:
+    payout = event.object
+    payout_id = str(payout.get("id") or "")
+    redemption = Redemption.objects.filter(payout_id=payout_id).first() if payout_id else None
+    if redemption is None:
+        # The bank answered before we recorded the payout id (a crash, or just
+        # a fast bank): our metadata names the redemption.
+        public_id = (payout.get("metadata") or {}).get("redemption")
+        redemption = Redemption.objects.filter(public_id=public_id).first() if public_id else None
+    if redemption is None:
+        raise PayoutUnknown(f"Payout {payout_id} ({event.type}) matches no redemption.", payout=payout_id)
+    if int(payout.get("amount") or -1) != redemption.amount or str(payout.get("currency", "")).upper() != (
+        redemption.currency
+    ):
+        raise PayoutMismatch(
+            f"Payout {payout_id} is {payout.get('amount')} {payout.get('currency')}; "
+            f"redemption {redemption.public_id} is {redemption.amount} {redemption.currency}.",
+            payout=payout_id,
+        )
+    if redemption.payout_id and redemption.payout_id != payout_id:
+        raise PayoutContradiction(
+            f"Redemption {redemption.public_id} was paid by {redemption.payout_id}, not {payout_id}.", payout=payout_id
+        )
+    return redemption
+
+
+def _settle(locked: Redemption, *, payout_id: str, paid: bool, code: str = "", message: str = "") -> None:
+    """The second entry: in transit → reserve (paid) or → wallet (failed); the state that goes with it."""
+    in_transit = platform_account(kind=AccountKind.REDEMPTION_IN_TRANSIT, currency=locked.currency)
+    if paid:
+        credit = platform_account(kind=AccountKind.RESERVE, currency=locked.currency)
+        kind, suffix = EntryKind.REDEMPTION_PAID, "paid"
+    else:
+        credit = wallet_for(enterprise=locked.enterprise, currency=locked.currency)
+        kind, suffix = EntryKind.REDEMPTION_RETURNED, "returned"
+    result = ledger_post(
+        idempotency_key=f"redemption:{locked.public_id}:{suffix}",
+        kind=kind,
+        legs=legs_debit_credit(debit=in_transit, credit=credit, minor=locked.amount),
+        memo=f"Redemption {locked.public_id} {suffix}",
+        metadata={"redemption": locked.public_id, "payout": payout_id},
+    )
+    now = timezone.now()
+    locked.settle_entry_id = result.entry_id
+    locked.payout_id = locked.payout_id or payout_id or None
+    fields = ["settle_entry", "payout_id", "state"]
+    if paid:
+        locked.state, locked.paid_at = RedemptionState.PAID, now
+        fields.append("paid_at")
+    else:
+        locked.state, locked.failed_at = RedemptionState.FAILED, now
+        locked.failure_code, locked.failure_message = code[:64], message[:500]
+        fields += ["failed_at", "failure_code", "failure_message"]
+    locked.save(update_fields=fields)
+    _emit(locked)
+
+
+def _emit(redemption: Redemption) -> None:
+    from corporates.webhooks import event_emit
+
+    data = {
+        "redemption": redemption.public_id,
+        "state": redemption.state,
+        "amount": money.Amount(redemption.amount, redemption.currency).to_json(),
+        "bank_account": redemption.bank_account.public_id,
+        "payout": redemption.payout_id,
+    }
+    if redemption.state == RedemptionState.FAILED:
+        data["failure"] = {"code": redemption.failure_code, "message": redemption.failure_message}
+    event_emit(enterprise=redemption.enterprise, type=f"redemption.{redemption.state}", data=data)
+
+
+def payout_paid(*, event: BankEvent) -> Redemption:
+    """``payout.paid``: the fiat reached the enterprise's bank. Once; repeats change nothing."""
+    found = _redemption_for_payout(event)
+
+    def paid() -> Redemption:
+        locked = (
+            Redemption.objects.select_for_update(of=("self",))
+            .select_related("enterprise", "bank_account")
+            .get(pk=found.pk)
+        )
+        if locked.state == RedemptionState.PAID:
+            return locked
+        if locked.state != RedemptionState.PROCESSING:
+            raise PayoutContradiction(f"Redemption {locked.public_id} is {locked.state}; the bank says paid.")
+        _settle(locked, payout_id=str(event.object["id"]), paid=True)
+        return locked
+
+    return run_in_transaction(paid)
+
+
+def payout_failed(*, event: BankEvent) -> Redemption:
+    """``payout.failed`` (or ``canceled``): the tokens go back to the wallet with the bank's reason."""
+    found = _redemption_for_payout(event)
+    payout = event.object
+    code = str(payout.get("failure_code") or ("canceled" if event.type == "payout.canceled" else "failed"))
+    message = str(payout.get("failure_message") or "The bank could not complete the payout.")
+
+    def failed() -> Redemption:
+        locked = (
+            Redemption.objects.select_for_update(of=("self",))
+            .select_related("enterprise", "bank_account")
+            .get(pk=found.pk)
+        )
+        if locked.state == RedemptionState.FAILED:
+            return locked
+        if locked.state != RedemptionState.PROCESSING:
+            raise PayoutContradiction(f"Redemption {locked.public_id} is {locked.state}; the bank says failed.")
+        _settle(locked, payout_id=str(payout["id"]), paid=False, code=code, message=message)
+        return locked
+
+    return run_in_transaction(failed)
+
+
+def _fail(*, redemption_id: int, code: str, message: str) -> Redemption:
+    """The bank refused to make the payout at all: return the tokens now."""
+
+    def fail() -> Redemption:
+        locked = (
+            Redemption.objects.select_for_update(of=("self",))
+            .select_related("enterprise", "bank_account")
+            .get(pk=redemption_id)
+        )
+        if locked.state != RedemptionState.PROCESSING or locked.payout_id:
+            return locked
+        _settle(locked, payout_id="", paid=False, code=code, message=message)
+        return locked
+
+    return run_in_transaction(fail)
