@@ -23,6 +23,14 @@ def manage(*args: str) -> None:
     subprocess.run([PY, "manage.py", *args], cwd=BASE_DIR, check=True)
 
 
+def ledger_reserves() -> str:
+    """The ledger's reserve per currency in banksim's form: ``hkd=…,usd=…,cnh=…`` (minor units)."""
+    from settlement.ledger.models import Account, AccountKind
+
+    rows = Account.objects.filter(kind=AccountKind.RESERVE, enterprise__isnull=True).values_list("currency", "balance")
+    return ",".join(f"{currency.lower()}={balance}" for currency, balance in rows)
+
+
 def processes() -> dict[str, list[str]]:
     procs = {
         "web": [
@@ -72,6 +80,10 @@ def main() -> int:
     manage("migrate", "--noinput", "-v", "0")
     manage("seed_demo")
 
+    # The demo's opening balances were minted without wires: a new banksim
+    # database opens with the same reserve, so that reconciliation agrees.
+    # (banksim applies opening balances only when it creates its database.)
+    os.environ.setdefault("BANKSIM_OPENING_BALANCES", ledger_reserves())
     children: dict[str, subprocess.Popen] = {}
     for name, cmd in processes().items():
         children[name] = subprocess.Popen(cmd, cwd=BASE_DIR, start_new_session=True)
