@@ -296,7 +296,8 @@ def sanctions_alert_confirm(
 
     def confirm() -> SanctionsAlert:
         resolved = _resolve(alert, AlertStatus.CONFIRMED, reason, actor)
-        why = f"Sanctions hit confirmed ({resolved.public_id}: {resolved.screened_name} ~ {resolved.entry_name}): "
+        # The enterprise sees this reason on its status page: name the alert, not the list entry.
+        why = f"Compliance screening decision ({resolved.public_id}): "
         enterprise = Enterprise.objects.select_for_update().get(pk=resolved.enterprise_id)
         if enterprise.status == EnterpriseStatus.APPROVED:
             enterprise_freeze(enterprise=enterprise, reason=why + resolved.resolution_reason, actor=actor)

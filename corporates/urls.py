@@ -8,7 +8,7 @@ their lines in the marked sections.
 from django.contrib.auth.views import LogoutView
 from django.urls import path
 
-from corporates import views, views_access, views_banking
+from corporates import views, views_access, views_banking, views_onboarding
 
 app_name = "corporates"
 urlpatterns = [
@@ -35,4 +35,8 @@ urlpatterns = [
     path("webhooks/events/<str:public_id>/resend/", views_access.webhook_event_resend, name="webhook_event_resend"),
     # --- bank accounts (corporates/views_banking.py) ---
     path("bank-accounts/", views_banking.bank_accounts, name="bank_accounts"),
+    # --- KYB application (corporates/views_onboarding.py) ---
+    path("apply/", views_onboarding.application_apply, name="apply"),
+    path("application/", views_onboarding.application_status, name="application_status"),
+    path("kyb/documents/<str:public_id>/", views_onboarding.kyb_document_download, name="kyb_document"),
 ]
