@@ -30,7 +30,7 @@ class InviteForm(forms.Form):
     email = forms.EmailField(label="Email")
     # A choice field: an unknown role comes back as a form error before the
     # service (which checks again for every other caller) is reached.
-    role = forms.ChoiceField(label="Role", choices=MemberRole.choices)
+    role = forms.ChoiceField(label="Role", choices=MemberRole.choices, initial=MemberRole.VIEWER)
 
 
 class RoleChangeForm(forms.Form):
