@@ -2,8 +2,9 @@
 
 Names are compared after normalisation (Unicode accents stripped, case
 folded, punctuation dropped, legal-form words such as "Ltd" removed) with
-rapidfuzz's ``token_sort_ratio``, which ignores word order: "Núñez, José"
-scores 100 against "JOSE NUNEZ". A score at or above
+rapidfuzz's ``token_sort_ratio``, which ignores word order ("Núñez, José"
+scores 100 against "JOSE NUNEZ"), and with the spaces removed, which ignores
+how a romanised name is split ("Zhao Ming De" against "Zhao Mingde"). A score at or above
 settings.SANCTIONS_MATCH_THRESHOLD (0–100) becomes a ``SanctionsAlert`` for the
 back office, who clears it as a false positive or confirms it; a confirmed
 hit freezes the enterprise (or rejects it while it is still an applicant).
@@ -81,10 +82,21 @@ def name_normalise(name: str) -> str:
     return " ".join(meaningful or words)
 
 
+def _score(first: str, second: str, **_: object) -> float:
+    """Score two normalised names: word order ignored, and word breaks too.
+
+    Romanised names split differently ("Zhao Ming De", "Zhao Mingde"), so the
+    names are also compared with their spaces removed; the better score wins.
+    """
+    return max(
+        fuzz.token_sort_ratio(first, second, processor=None),
+        fuzz.ratio(first.replace(" ", ""), second.replace(" ", ""), processor=None),
+    )
+
+
 def name_match_score(first: str, second: str) -> Decimal:
     """0–100: how alike two names are, ignoring accents, case, punctuation and word order."""
-    score = fuzz.token_sort_ratio(name_normalise(first), name_normalise(second), processor=None)
-    return Decimal(str(round(score, 2)))
+    return Decimal(str(round(_score(name_normalise(first), name_normalise(second)), 2)))
 
 
 @dataclass(frozen=True)
@@ -136,7 +148,7 @@ def _screen(parties: Iterable[Party], listed: list[_ListedName]) -> list[Sanctio
             continue
         best: dict[int, tuple[float, _ListedName]] = {}
         for _choice, score, index in process.extract(
-            query, choices, scorer=fuzz.token_sort_ratio, processor=None, score_cutoff=threshold, limit=None
+            query, choices, scorer=_score, processor=None, score_cutoff=threshold, limit=None
         ):
             item = listed[index]
             if item.entry.id not in best or score > best[item.entry.id][0]:

@@ -142,3 +142,42 @@ def test_open_sanctions_alerts_block_approval_and_unfreeze(apply, sanctions_list
     sanctions_alert_clear(alert=alert, reason="Different company: registry no. differs", actor=back_office)
     enterprise_approve(enterprise=enterprise, reason="Cleared", actor=back_office)
     assert enterprise.status == S.APPROVED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_decisions_on_one_enterprise_apply_once(platform):
+    """Two reviewers act at once: the row lock lets exactly one decision through."""
+    import threading
+
+    from django.db import connection
+
+    enterprise = EnterpriseFactory()
+    enterprise_review_start(enterprise=enterprise)
+    barrier = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def decide(service, reason):
+        try:
+            barrier.wait()
+            service(enterprise=EnterpriseFactory._meta.model.objects.get(pk=enterprise.pk), reason=reason)
+            outcomes.append(service.__name__)
+        except InvalidEnterpriseTransition:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=decide, args=(service, f"reviewer {n}"))
+        for n, service in enumerate([enterprise_approve, enterprise_approve, enterprise_reject, enterprise_reject])
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes).count("refused") == 3
+    enterprise.refresh_from_db()
+    decisions = enterprise.status_changes.filter(from_status=S.UNDER_REVIEW)
+    assert [d.to_status for d in decisions] == [enterprise.status]
+    wallets = Account.objects.filter(enterprise=enterprise, kind=AccountKind.WALLET).count()
+    assert wallets == (3 if enterprise.status == S.APPROVED else 0)

@@ -46,6 +46,7 @@ def test_normalisation_drops_accents_case_punctuation_and_legal_forms():
         ("Villalobos, José Núñez", "José Ñúñez Villalobos"),  # word order and punctuation
         ("Jose Nunes Villalobos", "José Ñúñez Villalobos"),  # one-letter spelling variant
         ("blackwater maritime trading limited", "Blackwater Maritime Trading Ltd"),
+        ("Zhao Ming De", "ZHAO MINGDE"),  # romanisation split differently
     ],
 )
 def test_matches_score_above_the_threshold(settings, screened, listed):
