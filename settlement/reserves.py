@@ -21,11 +21,15 @@ other difference raises a ``ReserveAlert`` for the back office.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection
@@ -138,19 +142,21 @@ class ReservesSnapshot:
 # --- selectors ------------------------------------------------------------------------------------
 
 
+_FIELD_OF_KIND = {
+    AccountKind.WALLET: "wallets",
+    AccountKind.REDEMPTION_IN_TRANSIT: "in_transit",
+    AccountKind.FX_INVENTORY: "fx_inventory",
+    AccountKind.CLEARING: "clearing",
+    AccountKind.RESERVE: "reserve_ledger",
+}
+
+
 def tokens_and_reserve() -> dict[str, CurrencyReserve]:
     """The ledger's side, per currency, from the account balances."""
     result = {code: CurrencyReserve(code) for code in money.CURRENCY_CODES}
-    field_of = {
-        AccountKind.WALLET: "wallets",
-        AccountKind.REDEMPTION_IN_TRANSIT: "in_transit",
-        AccountKind.FX_INVENTORY: "fx_inventory",
-        AccountKind.CLEARING: "clearing",
-        AccountKind.RESERVE: "reserve_ledger",
-    }
     rows = Account.objects.values("currency", "kind").annotate(total=Sum("balance")).order_by()
     for row in rows:
-        name = field_of.get(row["kind"])
+        name = _FIELD_OF_KIND.get(row["kind"])
         if name and row["currency"] in result:
             setattr(result[row["currency"]], name, int(row["total"] or 0))
     return result
@@ -277,13 +283,6 @@ def reserves_reconcile(*, confirm_after_s: float | None = None) -> ReconcileResu
 def ledger_positions_as_of(*, until: datetime) -> dict[str, CurrencyReserve]:
     """The ledger's side at ``until`` (exclusive), from the postings: balances are not kept historically."""
     result = {code: CurrencyReserve(code) for code in money.CURRENCY_CODES}
-    field_of = {
-        AccountKind.WALLET: "wallets",
-        AccountKind.REDEMPTION_IN_TRANSIT: "in_transit",
-        AccountKind.FX_INVENTORY: "fx_inventory",
-        AccountKind.CLEARING: "clearing",
-        AccountKind.RESERVE: "reserve_ledger",
-    }
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT a.currency, a.kind, SUM(a.normal * p.amount) FROM settlement_posting p"
@@ -293,7 +292,84 @@ def ledger_positions_as_of(*, until: datetime) -> dict[str, CurrencyReserve]:
             [until],
         )
         for currency, kind, total in cursor.fetchall():
-            name = field_of.get(kind)
+            name = _FIELD_OF_KIND.get(kind)
             if name and currency in result:
                 setattr(result[currency], name, int(total or 0))
     return result
+
+
+# --- attestation ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Attestation:
+    body: dict
+    sha256: str  # of the canonical JSON of ``body``: what the sign-off covers
+    signature: str  # HMAC-SHA256 of the digest with the platform's key: it was we who issued it
+
+    def to_json(self) -> dict:
+        return {**self.body, "sign_off": {**self.body["sign_off"], "sha256": self.sha256, "signature": self.signature}}
+
+
+def _canonical(body: dict) -> bytes:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def attestation_digest(body: dict) -> str:
+    return hashlib.sha256(_canonical(body)).hexdigest()
+
+
+def reserves_attestation_build(*, on: date, signed_off_by: str) -> Attestation:
+    """The reserve position at the end of ``on`` (Hong Kong), with the ledger's checks, signed off.
+
+    The ledger side is recomputed from the journal up to the end of the day.
+    The custodian's balance is the bank's live figure, so it is reported (and
+    reconciled) only for today's attestation; a past date says so instead.
+    """
+    from settlement.ledger.selectors import ledger_verify
+
+    hong_kong = ZoneInfo("Asia/Hong_Kong")
+    until = datetime.combine(on + timedelta(days=1), datetime.min.time(), tzinfo=hong_kong)
+    positions = ledger_positions_as_of(until=until)
+    is_today = on == timezone.now().astimezone(hong_kong).date()
+    custodian = {"source": settings.BANK_RAILS_BASE_URL, "live": is_today, "error": None}
+    if is_today:
+        live = reserves_snapshot()
+        custodian["error"] = live.custodian_error
+        custodian["reconciled"] = live.reconciled
+        for currency, position in positions.items():
+            current = live.currencies[currency]
+            position.reserve_custodian = current.reserve_custodian
+            position.payouts_in_flight = current.payouts_in_flight
+            position.suspense_held = current.suspense_held
+    else:
+        custodian["note"] = "The custodian reports its live balance only; see the attestation made on that day."
+    report = ledger_verify()
+    body = {
+        "title": "Harbourline reserve attestation",
+        "issuer": "Harbourline",
+        "date": on.isoformat(),
+        "as_of": until.isoformat(),
+        "generated_at": timezone.now().isoformat(),
+        "basis": (
+            "Tokens outstanding are wallets, redemptions in transit, FX inventory and clearing, from the "
+            "double-entry journal; the reserve is the segregated fiat the journal records at the custodian. "
+            "Backing ratio = ledger reserve / tokens outstanding. Amounts are exact decimal strings."
+        ),
+        "currencies": [position.to_json() for position in positions.values()],
+        "ledger_verification": {"ok": report.ok, "breaches": report.breaches},
+        "custodian": custodian,
+        "sign_off": {"signed_off_by": signed_off_by},
+    }
+    digest = attestation_digest(body)
+    signature = hmac.new(settings.SECRET_KEY.encode(), digest.encode(), hashlib.sha256).hexdigest()
+    return Attestation(body=body, sha256=digest, signature=signature)
+
+
+def attestation_verify(*, document: dict) -> bool:
+    """Recompute the digest of a stored attestation (JSON) and check the platform's signature."""
+    sign_off = dict(document.get("sign_off") or {})
+    digest, signature = sign_off.pop("sha256", None), sign_off.pop("signature", None)
+    body = {**document, "sign_off": sign_off}
+    expected = hmac.new(settings.SECRET_KEY.encode(), attestation_digest(body).encode(), hashlib.sha256).hexdigest()
+    return digest == attestation_digest(body) and hmac.compare_digest(expected, signature or "")

@@ -1,0 +1,98 @@
+"""Concurrency on PostgreSQL with real threads: the same event at once, requests racing the daily limit."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from corporates.onboarding.limits import DailyRedemptionLimitExceeded, enterprise_limits_set
+from settlement.deposits.models import InboundWire
+from settlement.deposits.services import deposit_reference_for
+from settlement.ledger.models import EntryKind, JournalEntry
+from settlement.redemptions.models import Redemption
+from settlement.redemptions.services import Actor, redemption_request
+from tests.factories import MembershipFactory
+from tests.settlement.mintredeem import *  # noqa: F403
+from tests.settlement.mintredeem import assert_books_clean, minor
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
+
+
+def run_together(work: Callable[[int], object], count: int) -> list[object]:
+    """Start ``count`` threads at one barrier; return what each returned or raised."""
+    barrier = threading.Barrier(count)
+    results: list[object] = [None] * count
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            results[index] = work(index)
+        except Exception as exc:  # noqa: BLE001 - the test inspects it
+            results[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
+
+
+def test_one_wire_event_delivered_by_many_threads_at_once_mints_once(rails, make_enterprise):
+    enterprise = make_enterprise()
+    wire = rails.wire(amount="999.99", reference=deposit_reference_for(enterprise=enterprise, currency="HKD").reference)
+    delivery = rails.wait_event("inbound_wire.received", wire["id"])
+
+    def deliver(_: int) -> int:
+        return (
+            Client()
+            .post(
+                "/webhooks/bank/",
+                data=delivery.body,
+                content_type="application/json",
+                HTTP_STRIPE_SIGNATURE=delivery.headers["Stripe-Signature"],
+            )
+            .status_code
+        )
+
+    assert run_together(deliver, 6) == [200] * 6
+    assert InboundWire.objects.count() == 1
+    assert JournalEntry.objects.filter(kind=EntryKind.MINT).count() == 1
+    assert_books_clean()
+
+
+def test_requests_racing_the_daily_limit_never_exceed_it(rails, redeemer):
+    party = redeemer()
+    rails.fund(party.enterprise, "1000.00")
+    enterprise_limits_set(
+        enterprise=party.enterprise,
+        currency="HKD",
+        single_payment=None,
+        daily_redemption="100.00",
+        approval_threshold="0",  # every request waits for a checker: the race is on the count alone
+    )
+    makers = [MembershipFactory(enterprise=party.enterprise, role="maker").user for _ in range(5)]
+    account = party.account("HKD")
+
+    def ask(index: int) -> Redemption:
+        return redemption_request(
+            enterprise=party.enterprise,
+            amount="30.00",
+            currency="HKD",
+            bank_account=account,
+            actor=Actor(user=makers[index]),
+        )
+
+    results = run_together(ask, 5)
+
+    accepted = [r for r in results if isinstance(r, Redemption)]
+    refused = [r for r in results if isinstance(r, DailyRedemptionLimitExceeded)]
+    assert len(accepted) == 3 and len(refused) == 2, results
+    assert sum(Redemption.objects.values_list("amount", flat=True)) == minor("90.00")
+    assert_books_clean()

@@ -1,0 +1,156 @@
+"""The payout against an unreliable bank: 500s, timeouts, and a worker that dies mid-payout.
+
+banksim runs as a real process with its fault injection; the crash test runs
+real Celery workers (subprocesses) on Redis against the test database.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import pytest
+from celery import Celery
+from django.conf import settings
+
+from settlement.rails import RailsApiError, RailsUnavailable
+from settlement.redemptions.models import Redemption, RedemptionState
+from settlement.redemptions.services import (
+    Actor,
+    redemption_payout_create,
+    redemption_request,
+    redemptions_awaiting_payout,
+)
+from tests.integration.conftest import ROOT, worker_environment
+from tests.settlement.mintredeem import *  # noqa: F403
+from tests.settlement.mintredeem import assert_books_clean, minor
+
+pytestmark = pytest.mark.integration
+
+
+def approve(party, amount: str) -> Redemption:
+    """Request below the threshold (approved at once); the on-commit payout task is not run."""
+    return redemption_request(
+        enterprise=party.enterprise,
+        amount=amount,
+        currency="HKD",
+        bank_account=party.account("HKD"),
+        actor=Actor(user=party.maker),
+    )
+
+
+@pytest.mark.django_db
+def test_the_bank_answering_500s_leaves_the_redemption_processing_then_pays_once(rails, redeemer, settings):
+    party = redeemer()
+    rails.fund(party.enterprise, "1000.00")
+    redemption = approve(party, "400.00")
+    rails.bank.faults(error_rate=1.0)
+
+    with pytest.raises(RailsApiError) as refused:
+        redemption_payout_create(redemption_id=redemption.pk)
+
+    assert refused.value.retryable  # the task retries it later, with the same key
+    redemption.refresh_from_db()
+    assert redemption.state == RedemptionState.PROCESSING and redemption.payout_id is None
+    rails.bank.faults(error_rate=0.0)
+    assert rails.payouts() == []
+    rails.bank.faults(error_rate=0.3)  # about one call in three fails: the client's own retries get through
+    settings.BANK_RAILS_MAX_RETRIES = 8
+
+    redemption = redemption_payout_create(redemption_id=redemption.pk)
+
+    rails.bank.faults(error_rate=0.0)
+    assert redemption.payout_id
+    assert rails.settle(redemption).state == RedemptionState.PAID
+    assert len(rails.payouts()) == 1
+    assert party.wallet() == minor("600.00")
+    assert_books_clean()
+
+
+@pytest.mark.django_db
+def test_timeouts_after_the_bank_made_the_payout_never_pay_twice(rails, redeemer, settings):
+    party = redeemer()
+    rails.fund(party.enterprise, "1000.00")
+    redemption = approve(party, "250.00")
+    # The bank makes the payout, then holds its answer past our timeout: the hard case.
+    settings.BANK_RAILS_TIMEOUT_S = 0.5
+    settings.BANK_RAILS_MAX_RETRIES = 1
+    rails.bank.faults(timeout_rate=1.0, timeout_ms=1500)
+
+    with pytest.raises(RailsUnavailable):
+        redemption_payout_create(redemption_id=redemption.pk)
+
+    rails.bank.faults(timeout_rate=0.0)
+    redemption.refresh_from_db()
+    assert redemption.payout_id is None
+    redemption = redemption_payout_create(redemption_id=redemption.pk)  # the task's retry
+
+    assert len(rails.payouts()) == 1 and rails.payouts()[0].id == redemption.payout_id
+    assert rails.settle(redemption).state == RedemptionState.PAID
+    assert rails.custodian() == minor("750.00")
+    assert_books_clean()
+
+
+def start_worker(queue: str, **extra_env: str) -> subprocess.Popen:
+    env = worker_environment(result_backend=settings.CELERY_BROKER_URL)
+    env.update(
+        BANK_RAILS_BASE_URL=settings.BANK_RAILS_BASE_URL,
+        BANK_RAILS_SECRET_KEY=settings.BANK_RAILS_SECRET_KEY,
+        BANK_RAILS_ACCOUNT_ID=settings.BANK_RAILS_ACCOUNT_ID,
+        BANK_RAILS_RETRY_BACKOFF_S="0.01",
+        **extra_env,
+    )
+    argv = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "-Q", queue]
+    argv += ["--loglevel", "warning", "--without-heartbeat", "--without-gossip", "--without-mingle"]
+    return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_dying_between_the_payout_and_its_record_leaves_one_payout_at_the_bank(rails, redeemer):
+    if settings.CELERY_BROKER_URL.startswith("filesystem"):
+        pytest.skip("needs a real broker (make test)")
+    party = redeemer()
+    rails.fund(party.enterprise, "1000.00")
+    redemption = approve(party, "123.45")
+    queue = f"itest-payout-{os.getpid()}-{time.monotonic_ns()}"
+    client = Celery("itest", broker=settings.CELERY_BROKER_URL, backend=settings.CELERY_BROKER_URL)
+
+    doomed = start_worker(queue, REDEMPTION_TEST_CRASH_AFTER_PAYOUT="1")
+    try:
+        client.send_task("settlement.redemption_payout", kwargs={"redemption_id": redemption.pk}, queue=queue)
+        assert doomed.wait(timeout=60) == 70, "the worker was to die at the crash point"
+    finally:
+        stop(doomed)
+
+    (made,) = rails.payouts()  # the bank made it ...
+    redemption.refresh_from_db()
+    assert redemption.payout_id is None  # ... and we never recorded it
+    assert made.amount_minor == redemption.amount
+
+    survivor = start_worker(queue)
+    try:
+        # What the beat sweep does for an approved redemption with no payout recorded.
+        assert redemptions_awaiting_payout(older_than=timedelta(0)) == [redemption.pk]
+        result = client.send_task("settlement.redemption_payout", kwargs={"redemption_id": redemption.pk}, queue=queue)
+        result.get(timeout=60)
+    finally:
+        stop(survivor)
+
+    redemption.refresh_from_db()
+    assert redemption.payout_id == made.id
+    assert [p.id for p in rails.payouts()] == [made.id]  # still one payout at the bank
+    assert rails.settle(redemption).state == RedemptionState.PAID
+    assert party.wallet() == minor("876.55")
+    assert_books_clean()
