@@ -205,25 +205,6 @@ LOGGING = {
 # import settlement; the ledger opens the wallets through this hook).
 ENTERPRISE_APPROVAL_HOOKS = ["settlement.ledger.services.wallets_open"]
 
-# --- FX (fx/) -------------------------------------------------------------------
-# A quote is firm for FX_QUOTE_TTL_SECONDS; a USD leg older than
-# FX_RATES_STALE_AFTER_SECONDS is not quotable (rates_stale). The beat task
-# "fx: publish rates" (created by fx/migrations/0002) publishes every
-# FX_RATES_PUBLISH_EVERY_SECONDS.
-FX_QUOTE_TTL_SECONDS = int(os.environ.get("FX_QUOTE_TTL_SECONDS", "30"))
-FX_RATES_STALE_AFTER_SECONDS = int(os.environ.get("FX_RATES_STALE_AFTER_SECONDS", "60"))
-FX_RATES_PUBLISH_EVERY_SECONDS = int(os.environ.get("FX_RATES_PUBLISH_EVERY_SECONDS", "5"))
-FX_DEFAULT_SPREAD_BPS = int(os.environ.get("FX_DEFAULT_SPREAD_BPS", "30"))
-FX_DEFAULT_SINGLE_SWAP_LIMIT_USD = os.environ.get("FX_DEFAULT_SINGLE_SWAP_LIMIT_USD", "1000000.00")
-# The simulated feed's bounded random walk per USD leg (units per 1 USD;
-# Decimal strings). HKD stays inside the 7.75–7.85 band of the peg.
-FX_SIMULATED_LEGS = {
-    "HKD": {"reference": "7.8000", "low": "7.7500", "high": "7.8500", "step": "0.0001", "max_steps": 5,
-            "reversion": "0.05"},
-    "CNH": {"reference": "7.1000", "low": "6.9500", "high": "7.2500", "step": "0.0001", "max_steps": 10,
-            "reversion": "0.05"},
-}
-
 # --- portal: sign-in, two-factor, throttling, invitations ----------------------
 # Owned by the portal shell (corporates/views.py, corporates/permissions.py).
 INSTALLED_APPS += ["django_otp", "django_otp.plugins.otp_totp", "axes"]
@@ -259,6 +240,27 @@ INVITATION_LOG_LINKS = env_bool("INVITATION_LOG_LINKS", DEBUG or env_bool("HARBO
 # The portal reads the ledger through these (corporates does not import settlement).
 PORTAL_BALANCES_SELECTOR = "settlement.ledger.selectors.balances_for"
 PORTAL_STATEMENT_SELECTOR = "settlement.ledger.statements.statement_for"
+# The statement page shows this many lines of a period; its CSV has them all.
+PORTAL_STATEMENT_PAGE_LINES = int(os.environ.get("PORTAL_STATEMENT_PAGE_LINES", "1000"))
+
+# --- FX (fx/) -------------------------------------------------------------------
+# A quote is firm for FX_QUOTE_TTL_SECONDS; a USD leg older than
+# FX_RATES_STALE_AFTER_SECONDS is not quotable (rates_stale). The beat task
+# "fx: publish rates" (created by fx/migrations/0002) publishes every
+# FX_RATES_PUBLISH_EVERY_SECONDS.
+FX_QUOTE_TTL_SECONDS = int(os.environ.get("FX_QUOTE_TTL_SECONDS", "30"))
+FX_RATES_STALE_AFTER_SECONDS = int(os.environ.get("FX_RATES_STALE_AFTER_SECONDS", "60"))
+FX_RATES_PUBLISH_EVERY_SECONDS = int(os.environ.get("FX_RATES_PUBLISH_EVERY_SECONDS", "5"))
+FX_DEFAULT_SPREAD_BPS = int(os.environ.get("FX_DEFAULT_SPREAD_BPS", "30"))
+FX_DEFAULT_SINGLE_SWAP_LIMIT_USD = os.environ.get("FX_DEFAULT_SINGLE_SWAP_LIMIT_USD", "1000000.00")
+# The simulated feed's bounded random walk per USD leg (units per 1 USD;
+# Decimal strings). HKD stays inside the 7.75–7.85 band of the peg.
+FX_SIMULATED_LEGS = {
+    "HKD": {"reference": "7.8000", "low": "7.7500", "high": "7.8500", "step": "0.0001", "max_steps": 5,
+            "reversion": "0.05"},
+    "CNH": {"reference": "7.1000", "low": "6.9500", "high": "7.2500", "step": "0.0001", "max_steps": 10,
+            "reversion": "0.05"},
+}
 
 # --- obligations and netting (issue 6) ---------------------------------------------
 # Defaults until corporates keeps per-enterprise limits: the largest single

@@ -62,6 +62,13 @@ def _next_url(request: HttpRequest) -> str:
 # --- two-factor ------------------------------------------------------------------
 
 
+def _two_factor_passed(request: HttpRequest, device) -> None:
+    # The session gains privileges here: give it a new key, so that a key
+    # planted or seen before verification is worth nothing after it.
+    request.session.cycle_key()
+    otp_login(request, device)
+
+
 @login_required
 def two_factor_verify(request: HttpRequest) -> HttpResponse:
     if request.user.is_verified():
@@ -75,7 +82,7 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
         except DomainError as exc:
             form.add_error("token", exc.message)
         else:
-            otp_login(request, device)
+            _two_factor_passed(request, device)
             return redirect(_next_url(request))
     return render(request, "registration/two_factor_verify.html", {"form": form, "next": _next_url(request)})
 
@@ -101,7 +108,7 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
         except DomainError as exc:
             form.add_error("token", exc.message)
         else:
-            otp_login(request, device)
+            _two_factor_passed(request, device)
             messages.success(request, "Two-factor sign-in is on. You will need a code from your app at each sign-in.")
             return redirect(settings.LOGIN_REDIRECT_URL)
     secret = base64.b32encode(device.bin_key).decode()
@@ -157,6 +164,10 @@ def statement(request: HttpRequest, currency: str) -> HttpResponse:
         "currencies": money.CURRENCY_CODES,
         "form": form,
         "statement": result,
+        # The page shows the first lines of a long period; the CSV has them all.
+        "lines": result.lines[: settings.PORTAL_STATEMENT_PAGE_LINES],
+        "truncated": len(result.lines) > settings.PORTAL_STATEMENT_PAGE_LINES,
+        "hidden": max(len(result.lines) - settings.PORTAL_STATEMENT_PAGE_LINES, 0),
         "csv_query": request.GET.urlencode(),
     }
     return render(request, "portal/statement.html", context)

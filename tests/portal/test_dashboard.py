@@ -113,3 +113,22 @@ def test_a_bad_period_is_a_form_error(make_member, portal_client):
 
 def test_an_unknown_currency_is_not_found(make_member, portal_client):
     assert portal_client(make_member("viewer")).get(reverse("corporates:statement", args=["EUR"])).status_code == 404
+
+
+def test_a_long_statement_shows_its_first_lines_and_the_csv_has_all(make_member, portal_client, mint, settings):
+    settings.PORTAL_STATEMENT_PAGE_LINES = 2
+    member = make_member("viewer")
+    for _ in range(3):
+        mint(member.enterprise, "1.00", "HKD")
+    client = portal_client(member)
+
+    response = client.get(reverse("corporates:statement", args=["HKD"]))
+    assert len(response.context["lines"]) == 2
+    assert "1 more in the CSV" in response.content.decode()
+    assert 'data-testid="closing">3.00<' in response.content.decode()
+    rows = list(
+        csv.reader(
+            io.StringIO(client.get(reverse("corporates:statement", args=["HKD"]), {"format": "csv"}).content.decode())
+        )
+    )
+    assert len(rows) == 2 + 3

@@ -40,9 +40,12 @@ def test_password_then_totp_leads_to_the_dashboard(make_member, device_for):
     for url in (DASHBOARD, reverse("corporates:members"), reverse("corporates:statement", args=["HKD"])):
         assert client.get(url)["Location"].startswith(VERIFY)
 
+    key_before = client.session.session_key
     response = client.post(VERIFY, {"token": totp_now(device)})
     assert response.status_code == 302
     assert client.get(DASHBOARD).status_code == 200
+    # Passing two-factor gives the session a new key.
+    assert client.session.session_key != key_before
 
 
 @pytest.mark.parametrize("role", ["admin", "maker", "checker"])
