@@ -183,6 +183,7 @@ def content_hash(*, kind: str, legs: Sequence[Leg], reverses_id: int | None) -> 
 
 
 _ENTRY_KINDS = frozenset(EntryKind.values)
+_MAX_MINOR = 2**63 - 1
 
 
 def _validate(kind: str, legs: Sequence[Leg], idempotency_key: str, reverses_id: int | None) -> None:
@@ -202,6 +203,10 @@ def _validate(kind: str, legs: Sequence[Leg], idempotency_key: str, reverses_id:
             raise InvalidEntry(f"Unknown currency {leg.currency!r}.")
         if not isinstance(leg.amount, int) or isinstance(leg.amount, bool) or leg.amount == 0:
             raise InvalidEntry("Every posting amount is a non-zero integer of minor units.")
+        # The column is a signed 64-bit integer: beyond it PostgreSQL raises
+        # DataError, which would abort the caller's transaction.
+        if abs(leg.amount) > _MAX_MINOR:
+            raise InvalidEntry("A posting amount exceeds what a ledger column holds.")
         totals[leg.currency] += leg.amount
     unbalanced = sorted(code for code, total in totals.items() if total != 0)
     if unbalanced:
