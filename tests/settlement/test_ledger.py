@@ -205,6 +205,11 @@ def test_an_unbalanced_entry_is_refused_and_writes_nothing(make_enterprise, mint
             {"legs": lambda a, b: [Leg(a.id, "HKD", 1.0), Leg(b.id, "HKD", -1.0)]}, "integer", id="float-amount"
         ),
         pytest.param({"legs": lambda a, b: [Leg(a.id, "HKD", True), Leg(b.id, "HKD", -1)]}, "integer", id="bool"),
+        pytest.param(
+            {"legs": lambda a, b: [Leg(a.id, "HKD", -(2**63)), Leg(b.id, "HKD", 2**63)]},
+            "exceeds",
+            id="beyond-64-bits",
+        ),
         pytest.param({"legs": lambda a, b: [Leg(a.id, "CNY", 1), Leg(b.id, "CNY", -1)]}, "currency", id="cny"),
         pytest.param({"legs": lambda a, b: [Leg(a.id, "hkd", 1), Leg(b.id, "hkd", -1)]}, "currency", id="lowercase"),
         pytest.param({"kind": "gift"}, "kind", id="unknown-kind"),
