@@ -373,3 +373,18 @@ def attestation_verify(*, document: dict) -> bool:
     body = {**document, "sign_off": sign_off}
     expected = hmac.new(settings.SECRET_KEY.encode(), attestation_digest(body).encode(), hashlib.sha256).hexdigest()
     return digest == attestation_digest(body) and hmac.compare_digest(expected, signature or "")
+
+
+def reserve_alert_resolve(*, alert: ReserveAlert, actor) -> ReserveAlert:
+    """The back office has looked and settled the cause (with the bank, or by a correcting entry)."""
+
+    def resolve() -> ReserveAlert:
+        locked = ReserveAlert.objects.select_for_update().get(pk=alert.pk)
+        if locked.status == ReserveAlertStatus.OPEN:
+            locked.status = ReserveAlertStatus.RESOLVED
+            locked.resolved_at = timezone.now()
+            locked.resolved_by = actor
+            locked.save(update_fields=["status", "resolved_at", "resolved_by"])
+        return locked
+
+    return run_in_transaction(resolve)
