@@ -56,3 +56,7 @@ lint: $(VENV)/.installed-dev
 ## bench-ledger: transfers per second through the ledger service (not a test)
 bench-ledger: $(VENV)/.installed-dev services
 	$(TEST_ENV) DATABASE_URL=postgres://root@127.0.0.1:5432/harbourline_bench $(PY) bench/ledger.py
+
+## bench-fx: FX quotes and quote+accept pairs per second, through gunicorn and the API (not a test)
+bench-fx: $(VENV)/.installed-dev services
+	$(TEST_ENV) DATABASE_URL=postgres://root@127.0.0.1:5432/harbourline_fx_bench $(PY) bench/fx.py

@@ -11,6 +11,7 @@ from django.db import connection
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from config import money
+from config.db import is_postgresql
 from corporates.models import Enterprise
 from fx import pricing
 from fx.models import (
@@ -49,12 +50,24 @@ def _latest_tick(currency: str) -> QuerySet:
     )
 
 
+# Every quote reads these, so on PostgreSQL they are one prepared-free SQL
+# statement each rather than an ORM query compiled per request. Each leg is an
+# index lookup on (currency, published_at DESC, id DESC).
+_LATEST_TICKS_SQL = " UNION ALL ".join(
+    f"""(SELECT t.currency, t.mid, t.published_at, s.key FROM fx_ratetick t
+          JOIN fx_ratesource s ON s.id = t.source_id
+         WHERE t.currency = '{code}' ORDER BY t.published_at DESC, t.id DESC LIMIT 1)"""
+    for code in NON_USD
+)
+
+
 def rates_current() -> CurrentRates:
-    """The latest tick of each USD leg: one query on PostgreSQL (a UNION ALL of index lookups)."""
-    if connection.features.supports_slicing_ordering_in_compound:
-        first, *rest = [_latest_tick(currency) for currency in NON_USD]
-        rows = list(first.union(*rest, all=True))
-    else:  # SQLite: one query per leg
+    """The latest tick of each USD leg, in one statement."""
+    if is_postgresql():
+        with connection.cursor() as cursor:
+            cursor.execute(_LATEST_TICKS_SQL)
+            rows = cursor.fetchall()
+    else:  # SQLite (the embedded default): the ORM, one query per leg
         rows = [row for currency in NON_USD for row in _latest_tick(currency)]
     legs: dict[str, Decimal] = {}
     sources: dict[str, str] = {}
@@ -163,6 +176,33 @@ def floor_subquery(currency_ref: str = "currency") -> Subquery:
 class InventoryNow:
     balance: Decimal
     floor: Decimal
+
+
+_TERMS_AND_INVENTORY_SQL = """
+SELECT a.balance, f.floor, tier.spread_bps, terms.single_swap_limit_usd, tier.name
+  FROM settlement_account a
+  LEFT JOIN fx_inventoryfloor f ON f.currency = a.currency
+  LEFT JOIN fx_enterprisefxterms terms ON terms.enterprise_id = %s
+  LEFT JOIN fx_pricingtier tier ON tier.id = terms.tier_id
+ WHERE a.enterprise_id IS NULL AND a.kind = 'fx_inventory' AND a.currency = %s
+"""
+
+
+def terms_and_inventory(*, enterprise: Enterprise, currency: str) -> tuple[Terms, InventoryNow]:
+    """What a quote needs besides the rates: the enterprise's terms, the inventory it pays from and its floor."""
+    if not is_postgresql():
+        return terms_for(enterprise=enterprise), inventory_now(currency=currency)
+    with connection.cursor() as cursor:
+        cursor.execute(_TERMS_AND_INVENTORY_SQL, [enterprise.pk, currency])
+        row = cursor.fetchone()
+    balance, floor, spread_bps, limit, tier_name = row or (0, None, None, None, None)
+    default_limit = Decimal(settings.FX_DEFAULT_SINGLE_SWAP_LIMIT_USD)
+    terms = Terms(
+        settings.FX_DEFAULT_SPREAD_BPS if spread_bps is None else spread_bps,
+        limit or default_limit,
+        tier_name or "Default",
+    )
+    return terms, InventoryNow(money.from_minor(balance, currency), floor if floor is not None else Decimal(0))
 
 
 def inventory_now(*, currency: str) -> InventoryNow:

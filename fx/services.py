@@ -225,7 +225,7 @@ def quote_create(
     rates = selectors.rates_current()
     if rates.is_stale(now=now):
         raise RatesStale()
-    terms = selectors.terms_for(enterprise=enterprise)
+    terms, inventory = selectors.terms_and_inventory(enterprise=enterprise, currency=buy_currency)
     rate = pricing.client_rate(rates.legs, sell=sell_currency, buy=buy_currency, spread_bps=terms.spread_bps)
     priced = pricing.amounts_for(
         rate=rate, sell_currency=sell_currency, buy_currency=buy_currency, fixed_side=fixed_side, amount=amount
@@ -237,7 +237,6 @@ def quote_create(
         raise SwapLimitExceeded(
             f"The swap is worth {usd_value} USD; the single-swap limit is {terms.single_swap_limit_usd} USD."
         )
-    inventory = selectors.inventory_now(currency=buy_currency)
     _require_inventory(buy_currency, inventory, priced.buy_amount, now=now)
 
     return Quote.objects.create(
@@ -362,7 +361,7 @@ def _accept(enterprise: Enterprise, public_id: str, now: datetime, refused: list
     #    the check and the post.
     sell_minor = money.to_minor(quote.sell_amount, quote.sell_currency)
     buy_minor = money.to_minor(quote.buy_amount, quote.buy_currency)
-    accounts = list(
+    rows = (
         Account.objects.select_for_update(no_key=True, of=("self",))
         .filter(
             Q(enterprise_id=quote.enterprise_id, kind=AccountKind.WALLET)
@@ -371,19 +370,19 @@ def _accept(enterprise: Enterprise, public_id: str, now: datetime, refused: list
         )
         .annotate(floor=selectors.floor_subquery())
         .order_by("id")
+        .values_list("kind", "currency", "id", "balance", "floor")
     )
-    by_role = {(a.kind, a.currency): a for a in accounts}
-    wallet_sell = by_role[(AccountKind.WALLET, quote.sell_currency)]
-    wallet_buy = by_role[(AccountKind.WALLET, quote.buy_currency)]
-    inventory_sell = by_role[(AccountKind.FX_INVENTORY, quote.sell_currency)]
-    inventory_buy = by_role[(AccountKind.FX_INVENTORY, quote.buy_currency)]
+    # (kind, currency) -> (id, balance in minor units, floor): plain tuples, no model instances under the lock.
+    by_role = {(kind, currency): (account_id, balance, floor) for kind, currency, account_id, balance, floor in rows}
+    wallet_sell, wallet_sell_balance, _ = by_role[(AccountKind.WALLET, quote.sell_currency)]
+    wallet_buy, _, _ = by_role[(AccountKind.WALLET, quote.buy_currency)]
+    inventory_sell, _, _ = by_role[(AccountKind.FX_INVENTORY, quote.sell_currency)]
+    inventory_buy, inventory_buy_balance, floor = by_role[(AccountKind.FX_INVENTORY, quote.buy_currency)]
 
-    if wallet_sell.balance < sell_minor:
+    if wallet_sell_balance < sell_minor:
         raise WalletInsufficientFunds()
-    inventory = selectors.InventoryNow(
-        money.from_minor(inventory_buy.balance, quote.buy_currency), inventory_buy.floor or Decimal(0)
-    )
-    if inventory_buy.balance < buy_minor:
+    inventory = selectors.InventoryNow(money.from_minor(inventory_buy_balance, quote.buy_currency), floor or Decimal(0))
+    if inventory_buy_balance < buy_minor:
         refused.append((quote.buy_currency, inventory, quote.buy_amount))
         raise InventoryInsufficient()
     if inventory.balance - quote.buy_amount < inventory.floor:
@@ -396,16 +395,16 @@ def _accept(enterprise: Enterprise, public_id: str, now: datetime, refused: list
             idempotency_key=f"fx-swap:{quote.public_id}",
             kind=EntryKind.FX_SWAP,
             legs=[
-                Leg.debit(wallet_sell, sell_minor),
-                Leg.credit(inventory_sell, sell_minor),
-                Leg.debit(inventory_buy, buy_minor),
-                Leg.credit(wallet_buy, buy_minor),
+                Leg(wallet_sell, quote.sell_currency, sell_minor),  # debit: the wallet shrinks
+                Leg(inventory_sell, quote.sell_currency, -sell_minor),  # credit: the inventory grows
+                Leg(inventory_buy, quote.buy_currency, buy_minor),  # debit: the inventory shrinks
+                Leg(wallet_buy, quote.buy_currency, -buy_minor),  # credit: the wallet grows
             ],
             memo=f"FX {quote.sell_amount} {quote.sell_currency} → {quote.buy_amount} {quote.buy_currency}",
             metadata={"quote": quote.public_id, "client_rate": str(quote.client_rate)},
         )
     except InsufficientFunds as exc:  # pragma: no cover - checked above under the same locks
-        if exc.account_id == wallet_sell.id:
+        if exc.account_id == wallet_sell:
             raise WalletInsufficientFunds() from exc
         raise InventoryInsufficient() from exc
 

@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from config import money
 from config.api.fields import MoneyField
-from fx.models import Quote, Swap
+from fx.models import FixedSideChoice, QuoteStatus
 
 CURRENCY_CHOICES = list(money.CURRENCY_CODES)
 
@@ -39,8 +39,12 @@ class QuoteCreateSerializer(serializers.Serializer):
         return attrs
 
 
-class QuoteSerializer(serializers.ModelSerializer):
+# Plain serializers (not ModelSerializer): every quote response builds one, and
+# introspecting the model each time costs more than the rest of the shaping.
+class QuoteSerializer(serializers.Serializer):
     id = serializers.CharField(source="public_id")
+    status = serializers.ChoiceField(choices=QuoteStatus.choices)
+    fixed_side = serializers.ChoiceField(choices=FixedSideChoice.choices, help_text="Which amount you fixed.")
     sell = MoneyField(source="sell_money", help_text="Exactly what you pay (rounded up).")
     buy = MoneyField(source="buy_money", help_text="Exactly what you receive (rounded down).")
     fee = MoneyField(source="fee_money", allow_zero=True, help_text="Always zero.")
@@ -48,36 +52,20 @@ class QuoteSerializer(serializers.ModelSerializer):
     client_rate = serializers.DecimalField(
         max_digits=20, decimal_places=10, help_text="Units of buy per 1 sell, yours (mid less the spread)."
     )
-
-    class Meta:
-        model = Quote
-        fields = [
-            "id",
-            "status",
-            "fixed_side",
-            "sell",
-            "buy",
-            "mid_rate",
-            "client_rate",
-            "spread_bps",
-            "fee",
-            "created_at",
-            "expires_at",
-            "rates_published_at",
-        ]
+    spread_bps = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(help_text="Accept before this instant (exclusive).")
+    rates_published_at = serializers.DateTimeField(help_text="When the oldest USD leg used was published.")
 
 
-class SwapSerializer(serializers.ModelSerializer):
+class SwapSerializer(serializers.Serializer):
     id = serializers.CharField(source="public_id")
     quote = serializers.CharField(source="quote.public_id")
     sell = MoneyField(source="sell_money")
     buy = MoneyField(source="buy_money")
     client_rate = serializers.DecimalField(max_digits=20, decimal_places=10)
     journal_entry = serializers.CharField(source="journal_entry.public_id", help_text="The ledger entry (je_…).")
-
-    class Meta:
-        model = Swap
-        fields = ["id", "quote", "sell", "buy", "client_rate", "journal_entry", "accepted_at"]
+    accepted_at = serializers.DateTimeField()
 
 
 class RateLegSerializer(serializers.Serializer):
