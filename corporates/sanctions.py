@@ -29,10 +29,11 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
 from django.utils import timezone
 from rapidfuzz import fuzz, process
 
-from config.db import run_in_transaction
+from config.db import is_postgresql, run_in_transaction
 from config.errors import DomainError
 from corporates.models import (
     AlertStatus,
@@ -114,8 +115,24 @@ class _ListedName:
     normalised: str
 
 
+# One advisory-lock key stands for "the sanctions list": a reload holds it
+# exclusively until it commits, every screening holds it shared until its own
+# transaction ends. Without it, a party created while a reload runs could be
+# screened against the old list and missed by the reload's re-screening.
+_LIST_LOCK_KEY = 0x5341_4E43  # "SANC"
+
+
+def _list_lock(*, exclusive: bool) -> None:
+    if not is_postgresql():
+        return  # SQLite runs one writing transaction at a time already
+    function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {function}(%s)", [_LIST_LOCK_KEY])
+
+
 def _listed_names() -> list[_ListedName]:
     """Every name and alias of the current list, normalised once per screening run."""
+    _list_lock(exclusive=False)
     names: list[_ListedName] = []
     for entry in SanctionsEntry.objects.filter(load=_current_load()).order_by("id"):
         for name in [entry.name, *entry.aliases]:
@@ -265,6 +282,7 @@ def sanctions_list_load(*, path: Path | str) -> ListLoadResult:
     rows = sanctions_list_parse(text)
 
     def load() -> ListLoadResult:
+        _list_lock(exclusive=True)
         new_load = SanctionsListLoad.objects.create(
             source=str(path), sha256=hashlib.sha256(raw).hexdigest(), entry_count=len(rows)
         )

@@ -29,6 +29,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile, File
 from django.core.validators import validate_email
+from django.db import IntegrityError, connection
 
 from config import money
 from config.db import run_in_transaction
@@ -271,7 +272,7 @@ def enterprise_apply(*, application: Application) -> ApplicationResult:
 
     app = application
     legal_name = _required(app.legal_name, "legal_name", "The legal name")
-    registration_number = _required(app.registration_number, "registration_number", "The registration number")
+    registration_number = _required(app.registration_number, "registration_number", "The registration number").upper()
     jurisdiction = _country(app.jurisdiction, "jurisdiction")
     registered_address = _required(app.registered_address, "registered_address", "The registered address")
     try:
@@ -297,7 +298,7 @@ def enterprise_apply(*, application: Application) -> ApplicationResult:
     inspected = {kind: document_inspect(upload=upload, field_name=kind) for kind, upload in app.documents.items()}
     stored: list[KybDocument] = []
 
-    def apply() -> ApplicationResult:
+    def refuse_duplicates() -> None:
         if Enterprise.objects.filter(
             jurisdiction=jurisdiction, registration_number__iexact=registration_number
         ).exists():
@@ -308,6 +309,9 @@ def enterprise_apply(*, application: Application) -> ApplicationResult:
             raise EnterpriseAlreadyRegistered("This LEI has already applied.", field="lei")
         if user_model.objects.filter(username__iexact=applicant_email).exists():
             raise ApplicantEmailTaken("A user with this email already exists.", field="applicant_email")
+
+    def apply() -> ApplicationResult:
+        refuse_duplicates()
         applicant.save()
         enterprise = Enterprise.objects.create(
             legal_name=legal_name, registration_number=registration_number, jurisdiction=jurisdiction
@@ -352,8 +356,11 @@ def enterprise_apply(*, application: Application) -> ApplicationResult:
 
     try:
         return run_in_transaction(apply)
-    except Exception:
+    except Exception as exc:
         # The rows rolled back; the files on disk must go with them.
         for document in stored:
             private_document_storage().delete(document.file.name)
+        if isinstance(exc, IntegrityError) and not connection.in_atomic_block:
+            # A concurrent application took a unique value after our checks: name it.
+            refuse_duplicates()
         raise

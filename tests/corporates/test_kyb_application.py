@@ -21,7 +21,7 @@ from corporates.onboarding.applications import (
     DocumentTypeNotAllowed,
     OwnerInput,
 )
-from tests.corporates.conftest import JPEG_BYTES, PDF_BYTES, PNG_BYTES
+from tests.corporates.conftest import JPEG_BYTES, PDF_BYTES, PNG_BYTES, lei_for
 
 pytestmark = pytest.mark.django_db
 
@@ -182,3 +182,40 @@ def test_an_existing_users_email_cannot_apply(apply, kyb_media_root):
     assert Enterprise.objects.count() == 1
     assert KybDocument.objects.count() == 2
     assert len([p for p in Path(kyb_media_root).rglob("*") if p.is_file()]) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_applications_for_one_company_store_one(application_for, fast_password_hashing, kyb_media_root):
+    import threading
+
+    from django.db import connection
+
+    from corporates.onboarding.applications import enterprise_apply
+
+    applications = [
+        application_for(registration_number="CR-RACE-1", lei=lei_for(777 + n), applicant_email=f"race{n}@example.com")
+        for n in range(3)
+    ]
+    barrier = threading.Barrier(len(applications))
+    outcomes: list[str] = []
+
+    def submit(application) -> None:
+        try:
+            barrier.wait()
+            enterprise_apply(application=application)
+            outcomes.append("ok")
+        except ApplicationInvalid as exc:
+            outcomes.append(exc.code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit, args=(a,)) for a in applications]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes) == ["enterprise_already_registered", "enterprise_already_registered", "ok"]
+    assert Enterprise.objects.filter(registration_number="CR-RACE-1").count() == 1
+    assert KybDocument.objects.count() == 2
+    assert len([p for p in Path(kyb_media_root).rglob("*") if p.is_file()]) == 2  # the losers' files are gone

@@ -227,3 +227,50 @@ def test_load_sanctions_command_reports_a_bad_file(db, write_sanctions_csv, tmp_
         call_command("load_sanctions", str(write_sanctions_csv("nonsense\n")))
     with pytest.raises(CommandError):
         call_command("load_sanctions", str(tmp_path / "missing.csv"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_party_created_during_a_reload_is_screened_against_the_new_list(write_sanctions_csv):
+    """An applicant screened (old list) but not yet committed when a reload starts is still caught."""
+    import threading
+    import time
+
+    from django.db import connection, transaction
+
+    from corporates.sanctions import sanctions_screen_enterprise
+    from tests.factories import EnterpriseFactory
+
+    sanctions_list_load(path=write_sanctions_csv(SANCTIONS_CSV))
+    screened, go = threading.Event(), threading.Event()
+    created: dict = {}
+
+    def applicant() -> None:
+        try:
+            with transaction.atomic():
+                enterprise = EnterpriseFactory(legal_name="Crimson Lotus Shipping")
+                created["enterprise"] = enterprise
+                assert sanctions_screen_enterprise(enterprise=enterprise) == []  # not on the old list
+                screened.set()
+                go.wait(timeout=10)
+        finally:
+            connection.close()
+
+    def reload() -> None:
+        try:
+            sanctions_list_load(path=write_sanctions_csv(SANCTIONS_CSV + "Crimson Lotus Shipping Co,,KP,TEST-UN\n"))
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=applicant)
+    first.start()
+    assert screened.wait(timeout=10)
+    second = threading.Thread(target=reload)
+    second.start()
+    time.sleep(0.5)
+    assert second.is_alive()  # the reload waits for the applicant's screening to commit
+    go.set()
+    first.join()
+    second.join()
+
+    alert = SanctionsAlert.objects.get(party_ref=created["enterprise"].public_id)
+    assert alert.entry_name == "Crimson Lotus Shipping Co"
