@@ -147,7 +147,9 @@ def test_platform_inventory_lacking_funds(funded, rates, inventory, now, mint):
 def test_accept_that_would_breach_the_floor_is_refused_with_an_alert(funded, rates, inventory, now):
     enterprise = funded()
     quote = _quote(enterprise, now)  # pays out 7788.86 HKD
-    InventoryFloor.objects.create(currency="HKD", floor=Decimal("50000000.00") - Decimal("7788.85"))
+    InventoryFloor.objects.update_or_create(
+        currency="HKD", defaults={"floor": Decimal("50000000.00") - Decimal("7788.85")}
+    )
 
     with pytest.raises(services.InventoryFloorBreached):
         services.quote_accept(enterprise=enterprise, public_id=quote.public_id, now=now)
@@ -160,7 +162,9 @@ def test_accept_that_would_breach_the_floor_is_refused_with_an_alert(funded, rat
 def test_accept_exactly_down_to_the_floor_is_allowed(funded, rates, inventory, now):
     enterprise = funded()
     quote = _quote(enterprise, now)
-    InventoryFloor.objects.create(currency="HKD", floor=Decimal("50000000.00") - Decimal("7788.86"))
+    InventoryFloor.objects.update_or_create(
+        currency="HKD", defaults={"floor": Decimal("50000000.00") - Decimal("7788.86")}
+    )
 
     services.quote_accept(enterprise=enterprise, public_id=quote.public_id, now=now)
 
@@ -215,8 +219,10 @@ def test_the_quote_as_shown_is_what_executes_even_if_rates_move(funded, publish,
 
 
 def test_the_floor_check_alerts_once_per_open_alert(inventory, now):
-    InventoryFloor.objects.create(currency="USD", floor=Decimal("7000000.00"))  # above the 6.5M held
-    InventoryFloor.objects.create(currency="HKD", floor=Decimal("1.00"))
+    InventoryFloor.objects.update_or_create(
+        currency="USD", defaults={"floor": Decimal("7000000.00")}
+    )  # above the 6.5M held
+    InventoryFloor.objects.update_or_create(currency="HKD", defaults={"floor": Decimal("1.00")})
 
     services.inventory_floors_check(now=now)
     services.inventory_floors_check(now=now)

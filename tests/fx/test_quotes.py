@@ -162,7 +162,9 @@ def test_single_swap_limit_is_valued_in_usd(funded, rates, inventory, now):
 
 
 def test_a_quote_that_would_breach_the_inventory_floor_is_refused_and_alerts(funded, rates, inventory, now):
-    InventoryFloor.objects.create(currency="USD", floor=Decimal("6499000.00"))  # leaves 1,000.00 of room
+    InventoryFloor.objects.update_or_create(
+        currency="USD", defaults={"floor": Decimal("6499000.00")}
+    )  # leaves 1,000.00 of room
     enterprise = funded()
 
     ok = services.quote_create(
@@ -186,3 +188,27 @@ def test_a_quote_the_inventory_cannot_pay_is_refused(funded, rates, platform, no
         services.quote_create(
             enterprise=funded(), sell_currency="USD", buy_currency="HKD", sell_amount=Decimal("1.00"), now=now
         )
+
+
+CYCLES = [("USD", "HKD"), ("HKD", "CNH"), ("CNH", "USD"), ("USD", "HKD", "CNH"), ("USD", "CNH", "HKD")]
+
+
+@pytest.mark.parametrize("cycle", CYCLES)
+@pytest.mark.parametrize("start", ["0.01", "1.00", "999.99", "123456.78"])
+def test_no_round_trip_profit_through_quotes_issued_at_one_moment(
+    funded, rates, inventory, now, settings, cycle, start
+):
+    """Crosses come from the same USD legs: chaining quotes A→B(→C)→A never returns more than A."""
+    settings.FX_DEFAULT_SPREAD_BPS = 0  # the hardest case: no spread to hide behind
+    enterprise = funded()
+    held = Decimal(start)
+    path = [*cycle, cycle[0]]
+    for sell, buy in zip(path, path[1:], strict=False):
+        try:
+            quote = services.quote_create(
+                enterprise=enterprise, sell_currency=sell, buy_currency=buy, sell_amount=held, now=now
+            )
+        except services.QuoteAmountTooSmall:
+            return  # rounded to nothing on the way: certainly no profit
+        held = quote.buy_amount
+    assert held <= Decimal(start)

@@ -1,0 +1,64 @@
+"""The back office: every FX admin page renders; a manual rate saved in admin is published at once."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from fx import selectors
+from fx.models import InventoryAlert, ManualRate
+
+PAGES = [
+    "ratesource",
+    "ratetick",
+    "manualrate",
+    "pricingtier",
+    "enterprisefxterms",
+    "inventoryfloor",
+    "inventoryalert",
+    "quote",
+    "swap",
+]
+
+
+@pytest.mark.parametrize("model", PAGES)
+def test_changelists_render(admin_client, rate_sources, inventory, model):
+    response = admin_client.get(reverse(f"admin:fx_{model}_changelist"))
+    assert response.status_code == 200
+
+
+def test_inventory_page_shows_balance_floor_and_alerts(admin_client, inventory, now):
+    from fx import services
+
+    services.inventory_alert_raise(currency="USD", kind="below_floor", balance=Decimal(1), floor=Decimal(2), now=now)
+
+    page = admin_client.get(reverse("admin:fx_inventoryfloor_changelist")).content.decode()
+
+    assert "6500000.00 USD" in page and "50000000.00 HKD" in page
+
+
+def test_a_manual_rate_added_in_admin_overrides_the_feed_at_once(admin_client, rate_sources):
+    response = admin_client.post(
+        reverse("admin:fx_manualrate_add"), {"currency": "HKD", "mid": "7.8050", "note": "peg defence"}
+    )
+
+    assert response.status_code == 302
+    assert ManualRate.objects.get(is_active=True).mid == Decimal("7.8050")
+    current = selectors.rates_current()
+    assert (current.legs["HKD"], current.sources["HKD"]) == (Decimal("7.8050000000"), "manual")
+
+
+def test_alerts_are_acknowledged_by_an_action(admin_client, inventory, now):
+    from fx import services
+
+    alert = services.inventory_alert_raise(
+        currency="HKD", kind="quote_refused", balance=Decimal(1), floor=Decimal(2), now=now
+    )
+
+    admin_client.post(
+        reverse("admin:fx_inventoryalert_changelist"), {"action": "acknowledge", "_selected_action": [alert.pk]}
+    )
+
+    assert InventoryAlert.objects.get(pk=alert.pk).acknowledged_at is not None
