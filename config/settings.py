@@ -246,11 +246,10 @@ PORTAL_STATEMENT_PAGE_LINES = int(os.environ.get("PORTAL_STATEMENT_PAGE_LINES", 
 # --- FX (fx/) -------------------------------------------------------------------
 # A quote is firm for FX_QUOTE_TTL_SECONDS; a USD leg older than
 # FX_RATES_STALE_AFTER_SECONDS is not quotable (rates_stale). The beat task
-# "fx: publish rates" (created by fx/migrations/0002) publishes every
-# FX_RATES_PUBLISH_EVERY_SECONDS.
+# "fx: publish rates" (every 5 s; created by fx/migrations/0002, editable in
+# admin) publishes them.
 FX_QUOTE_TTL_SECONDS = int(os.environ.get("FX_QUOTE_TTL_SECONDS", "30"))
 FX_RATES_STALE_AFTER_SECONDS = int(os.environ.get("FX_RATES_STALE_AFTER_SECONDS", "60"))
-FX_RATES_PUBLISH_EVERY_SECONDS = int(os.environ.get("FX_RATES_PUBLISH_EVERY_SECONDS", "5"))
 FX_DEFAULT_SPREAD_BPS = int(os.environ.get("FX_DEFAULT_SPREAD_BPS", "30"))
 FX_DEFAULT_SINGLE_SWAP_LIMIT_USD = os.environ.get("FX_DEFAULT_SINGLE_SWAP_LIMIT_USD", "1000000.00")
 # The simulated feed's bounded random walk per USD leg (units per 1 USD;
