@@ -45,6 +45,7 @@ chromium:
 
 ## test: the whole suite on PostgreSQL and Redis
 test: $(VENV)/.installed-dev services chromium
+	@mkdir -p var/static
 	$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/ruff check .
 	$(TEST_ENV) $(PY) -m pytest
