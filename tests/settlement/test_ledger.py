@@ -441,6 +441,23 @@ def test_a_refusal_leaves_the_callers_transaction_usable(
     assert ledger_verify().ok
 
 
+def test_posts_inside_a_callers_transaction_roll_back_with_it(
+    make_enterprise, mint, wallet, transfer, state, ledger_path
+):
+    payer, payee = make_enterprise(), make_enterprise()
+    mint(payer, "10.00")
+    before = state()
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        transfer(wallet(payer), wallet(payee), 4_00, key="in-txn-1")
+        transfer(wallet(payer), wallet(payee), 5_00, key="in-txn-2")
+        assert balance_of(wallet(payee)) == 9_00  # visible inside the transaction ...
+        raise RuntimeError("the use case fails after posting")
+
+    assert state() == before  # ... and gone with it: money moves with its transaction or not at all
+    assert transfer(wallet(payer), wallet(payee), 4_00, key="in-txn-1").created
+
+
 def test_a_frozen_account_takes_no_debit_but_may_be_credited(
     make_enterprise, mint, wallet, transfer, state, ledger_path
 ):

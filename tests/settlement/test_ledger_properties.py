@@ -175,7 +175,7 @@ def assert_ledger_matches(model: Model, accounts) -> None:
 
 
 @settings(
-    max_examples=75,
+    max_examples=50,
     deadline=None,
     # The accounts fixture is built once per test; each example rolls its own work back.
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
