@@ -181,3 +181,23 @@ def test_concurrent_decisions_on_one_enterprise_apply_once(platform):
     assert [d.to_status for d in decisions] == [enterprise.status]
     wallets = Account.objects.filter(enterprise=enterprise, kind=AccountKind.WALLET).count()
     assert wallets == (3 if enterprise.status == S.APPROVED else 0)
+
+
+def test_the_audit_trail_is_append_only_in_the_database(apply, back_office):
+    from django.db import DatabaseError, transaction
+
+    from corporates.models import EnterpriseStatusChange
+
+    enterprise = apply().enterprise
+    enterprise_review_start(enterprise=enterprise, reason="Start", actor=back_office)
+    change = enterprise.status_changes.last()
+
+    with pytest.raises(DatabaseError), transaction.atomic():
+        EnterpriseStatusChange.objects.filter(pk=change.pk).update(reason="Nothing to see")
+    with pytest.raises(DatabaseError), transaction.atomic():
+        EnterpriseStatusChange.objects.filter(pk=change.pk).delete()
+
+    # Deleting the reviewer's user only clears the link; the label still names them.
+    back_office.delete()
+    change.refresh_from_db()
+    assert (change.actor, change.actor_label, change.reason) == (None, "reviewer@harbourline.example", "Start")
