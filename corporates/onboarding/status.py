@@ -16,9 +16,10 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
 from django.utils.module_loading import import_string
 
-from config.db import run_in_transaction
+from config.db import is_postgresql, run_in_transaction
 from config.errors import DomainError
 from corporates.models import Enterprise, EnterpriseStatus, EnterpriseStatusChange
 from corporates.models.sanctions import AlertStatus, SanctionsAlert
@@ -63,9 +64,23 @@ def enterprise_require_active(*, enterprise: Enterprise) -> None:
     """Raise ``EnterpriseNotActive`` unless the enterprise may move money.
 
     The single guard: every money-moving service calls it (for the payer, and
-    for the payee where money arrives) before touching the ledger.
+    for the payee where money arrives) before touching the ledger, inside its
+    transaction. It reads the status from the database, not from the caller's
+    instance, which may be stale. On PostgreSQL, inside a transaction, it holds
+    a FOR SHARE lock on the enterprise row until that transaction ends: money
+    movements do not block each other, but a freeze (FOR UPDATE) waits for the
+    ones already past this guard, and every later one sees the freeze.
     """
-    if not enterprise.can_move_money:
+    if is_postgresql() and connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT status FROM corporates_enterprise WHERE id = %s FOR SHARE", [enterprise.pk])
+            row = cursor.fetchone()
+        status = row[0] if row else None
+    else:
+        status = Enterprise.objects.filter(pk=enterprise.pk).values_list("status", flat=True).first()
+    if status is not None:
+        enterprise.status = status
+    if status is None or not enterprise.can_move_money:
         raise EnterpriseNotActive(f"{enterprise.legal_name} is {enterprise.get_status_display().lower()}.")
 
 

@@ -201,3 +201,56 @@ def test_the_audit_trail_is_append_only_in_the_database(apply, back_office):
     back_office.delete()
     change.refresh_from_db()
     assert (change.actor, change.actor_label, change.reason) == (None, "reviewer@harbourline.example", "Start")
+
+
+def test_the_guard_reads_the_database_not_a_stale_instance(make_enterprise, back_office):
+    enterprise = make_enterprise()
+    stale = type(enterprise).objects.get(pk=enterprise.pk)
+    enterprise_freeze(enterprise=enterprise, reason="Hold", actor=back_office)
+    assert stale.status == S.APPROVED
+    with pytest.raises(EnterpriseNotActive):
+        enterprise_require_active(enterprise=stale)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_freeze_waits_for_money_movements_already_past_the_guard(platform):
+    """Guard under FOR SHARE: a movement that passed it finishes before the freeze lands."""
+    import threading
+    import time
+
+    from django.db import connection, transaction
+
+    enterprise = enterprise_approve(enterprise=EnterpriseFactory())
+    passed, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def movement() -> None:
+        try:
+            with transaction.atomic():
+                enterprise_require_active(enterprise=enterprise)
+                passed.set()
+                release.wait(timeout=10)
+                order.append("movement committed")
+        finally:
+            connection.close()
+
+    def freeze() -> None:
+        try:
+            enterprise_freeze(enterprise=EnterpriseFactory._meta.model.objects.get(pk=enterprise.pk), reason="Hold")
+            order.append("frozen")
+        finally:
+            connection.close()
+
+    mover = threading.Thread(target=movement)
+    mover.start()
+    assert passed.wait(timeout=10)
+    freezer = threading.Thread(target=freeze)
+    freezer.start()
+    time.sleep(0.5)
+    assert freezer.is_alive()  # waiting for the movement's share lock
+    release.set()
+    mover.join()
+    freezer.join()
+    assert order == ["movement committed", "frozen"]
+    with pytest.raises(EnterpriseNotActive):
+        enterprise_require_active(enterprise=enterprise)
