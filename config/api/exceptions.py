@@ -124,11 +124,14 @@ def problem_for_exception(exc: BaseException, *, instance: str | None = None) ->
     """(problem body, HTTP status, extra headers) for any exception."""
     headers: dict[str, str] = {}
     if isinstance(exc, DomainError):
-        return (
-            problem(status_code=exc.http_status, code=exc.code, title=exc.title, detail=exc.message, instance=instance),
-            exc.http_status,
-            headers,
-        )
+        # A service that knows which input it refused says so (field=…).
+        field = exc.context.get("field")
+        errors = [{"field": str(field), "code": exc.code, "detail": exc.message}] if field else None
+        body = problem(
+            status_code=exc.http_status, code=exc.code, title=exc.title, detail=exc.message, instance=instance,
+            errors=errors,
+        )  # fmt: skip
+        return body, exc.http_status, headers
     if isinstance(exc, MoneyParseError):
         errors = [{"field": exc.field, "code": exc.code, "detail": exc.message}]
         body = problem(

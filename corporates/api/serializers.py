@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from config import money
 from config.api.fields import MoneyField
-from corporates.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+from corporates.models import BankAccount, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 
 class EnterpriseSummarySerializer(serializers.Serializer):
@@ -93,3 +94,25 @@ class WebhookEventResendSerializer(serializers.Serializer):
 
 class WebhookResendResultSerializer(serializers.Serializer):
     deliveries = WebhookDeliverySerializer(many=True)
+
+
+class BankAccountSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id", read_only=True)
+    account_number = serializers.CharField(
+        source="masked_number", read_only=True, help_text="Masked: only the last four characters are shown."
+    )
+
+    class Meta:
+        model = BankAccount
+        fields = [
+            "id", "holder_name", "bank_name", "account_number", "is_iban", "currency", "status", "created_at",
+            "verified_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class BankAccountCreateSerializer(serializers.Serializer):
+    holder_name = serializers.CharField(max_length=200)
+    bank_name = serializers.CharField(max_length=200)
+    account_number = serializers.CharField(max_length=64, help_text="Account number or IBAN; spaces allowed.")
+    currency = serializers.ChoiceField(choices=list(money.CURRENCY_CODES))

@@ -17,8 +17,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config import money
+from config.api.filters import UtcIsoDateTimeFilter
 from corporates.api.idempotency import idempotent
 from corporates.api.serializers import (
+    BankAccountCreateSerializer,
+    BankAccountSerializer,
     MeSerializer,
     WebhookEndpointCreatedSerializer,
     WebhookEndpointCreateSerializer,
@@ -28,7 +31,8 @@ from corporates.api.serializers import (
     WebhookResendResultSerializer,
 )
 from corporates.api.tenancy import EnterpriseScopedMixin, request_enterprise
-from corporates.models import ApiScope, Enterprise, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from corporates.models import ApiScope, BankAccount, Enterprise, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from corporates.onboarding.banking import bank_account_register
 from corporates.webhooks import webhook_endpoint_create, webhook_endpoint_delete, webhook_event_resend
 
 # The KYB engineer's limits selector; /me shows limits once it exists.
@@ -98,8 +102,8 @@ class WebhookEndpointDetailView(EnterpriseScopedMixin, generics.RetrieveDestroyA
 
 class WebhookEventFilter(django_filters.FilterSet):
     type = django_filters.CharFilter(field_name="type", help_text="Exact event type.")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = WebhookEvent
@@ -144,3 +148,30 @@ class WebhookEventResendView(EnterpriseScopedMixin, generics.GenericAPIView):
                 raise NotFound("No such webhook endpoint.")
         deliveries = webhook_event_resend(event=event, endpoint=endpoint)
         return Response(WebhookResendResultSerializer({"deliveries": deliveries}).data, status=status.HTTP_202_ACCEPTED)
+
+
+# --- bank accounts -------------------------------------------------------------------
+
+
+class BankAccountListView(EnterpriseScopedMixin, generics.ListAPIView):
+    # Bank accounts exist to receive redemption payouts.
+    required_scopes = {"POST": ApiScope.REDEMPTIONS}
+    queryset = BankAccount.objects.all()
+    serializer_class = BankAccountSerializer
+
+    @extend_schema(
+        request=BankAccountCreateSerializer,
+        responses={201: BankAccountSerializer},
+        summary="Register a bank account (pending until the back office verifies it)",
+    )
+    @idempotent
+    def post(self, request):
+        serializer = BankAccountCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        account = bank_account_register(enterprise=request_enterprise(request), actor=None, **serializer.validated_data)
+        return Response(BankAccountSerializer(account).data, status=status.HTTP_201_CREATED)
+
+
+class BankAccountDetailView(EnterpriseScopedMixin, generics.RetrieveAPIView):
+    queryset = BankAccount.objects.all()
+    serializer_class = BankAccountSerializer

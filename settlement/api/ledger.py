@@ -76,6 +76,8 @@ class StatementFilter(django_filters.FilterSet):
         return queryset.filter(entry__created_at__gte=_day_start(value))
 
     def filter_to(self, queryset, name, value):
+        if value >= date.max:  # no day after it to stop before
+            return queryset
         return queryset.filter(entry__created_at__lt=_day_start(value + timedelta(days=1)))
 
 

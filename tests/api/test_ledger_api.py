@@ -130,3 +130,18 @@ def test_errors_stay_problem_json_when_csv_was_asked_for(client_a):
     assert response.status_code == 400
     assert response["Content-Type"] == "application/problem+json"
     assert response.json()["code"] == "validation_error"
+
+
+@pytest.mark.parametrize(
+    ("value", "status"),
+    [("2232-01-28T02:59:50.1+22:28", 200), ("0001-01-01T00:00:00+05:00", 400), ("2026-01-01T00:00:00Z", 200)],
+)
+def test_event_time_filters_take_any_iso_offset_without_a_500(client_a, value, status):
+    # Found by schemathesis: PostgreSQL refuses offsets past ±15:59.
+    response = client_a.get("/api/v1/events", {"created_before": value})
+    assert response.status_code == status, response.content
+
+
+def test_statement_takes_the_extreme_dates(client_a, history):
+    response = client_a.get("/api/v1/accounts/HKD/statement", {"date_from": "0001-01-01", "date_to": "9999-12-31"})
+    assert response.status_code == 200 and len(response.json()["results"]) == 4
