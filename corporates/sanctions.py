@@ -157,19 +157,24 @@ def _screen(parties: Iterable[Party], listed: list[_ListedName]) -> list[Sanctio
     if not listed:
         return []
     threshold = min(max(float(settings.SANCTIONS_MATCH_THRESHOLD), 0.0), 100.0)
-    choices = [item.normalised for item in listed]
+    # The two halves of _score, each run by rapidfuzz's C scorers over the whole list.
+    passes = (
+        (fuzz.token_sort_ratio, [item.normalised for item in listed], lambda name: name),
+        (fuzz.ratio, [item.normalised.replace(" ", "") for item in listed], lambda name: name.replace(" ", "")),
+    )
     raised: list[SanctionsAlert] = []
     for party in parties:
         query = name_normalise(party.name)
         if not query:
             continue
         best: dict[int, tuple[float, _ListedName]] = {}
-        for _choice, score, index in process.extract(
-            query, choices, scorer=_score, processor=None, score_cutoff=threshold, limit=None
-        ):
-            item = listed[index]
-            if item.entry.id not in best or score > best[item.entry.id][0]:
-                best[item.entry.id] = (score, item)
+        for scorer, choices, prepare in passes:
+            for _choice, score, index in process.extract(
+                prepare(query), choices, scorer=scorer, processor=None, score_cutoff=threshold, limit=None
+            ):
+                item = listed[index]
+                if item.entry.id not in best or score > best[item.entry.id][0]:
+                    best[item.entry.id] = (score, item)
         for score, item in best.values():
             alert, created = SanctionsAlert.objects.get_or_create(
                 party_ref=party.ref,

@@ -7,6 +7,8 @@ them only to the back office or to members of the enterprise they belong to.
 
 from __future__ import annotations
 
+import logging
+
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -18,6 +20,8 @@ from corporates.models import DocumentKind, KybDocument
 from corporates.onboarding.applications import Application, ApplicationInvalid, OwnerInput, enterprise_apply
 from corporates.onboarding.limits import limits_all_for
 from corporates.permissions import NotAMember, membership_of, portal_member, two_factor_pending
+
+logger = logging.getLogger(__name__)
 
 
 def _form_field_for(error_field: str, form: ApplicationForm, owners: OwnerFormSet) -> tuple[object, str | None]:
@@ -115,9 +119,12 @@ def kyb_document_download(request: HttpRequest, public_id: str) -> HttpResponse:
     if not _may_read(request, document):
         # Another tenant's document does not exist as far as this user knows.
         raise Http404("No such document.")
-    response = FileResponse(
-        document.file.open("rb"), content_type=document.content_type, filename=document.original_name
-    )
+    try:
+        handle = document.file.open("rb")
+    except FileNotFoundError:
+        logger.error("KYB document %s is missing from storage (%s)", document.public_id, document.file.name)
+        raise Http404("No such document.") from None
+    response = FileResponse(handle, content_type=document.content_type, filename=document.original_name)
     response["Cache-Control"] = "private, no-store"
     # Even a crafted PDF cannot run script in our origin.
     response["Content-Security-Policy"] = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"

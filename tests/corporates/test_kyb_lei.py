@@ -38,3 +38,32 @@ def test_a_single_swapped_pair_is_caught():
     assert lei_normalise("7LTWFZYICNSX8D621K86")
     with pytest.raises(InvalidLei):
         lei_normalise("7LTWFZYICNSX8D612K86")
+
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+@given(prefix=st.text(alphabet=ALNUM, min_size=18, max_size=18))
+def test_any_prefix_completed_with_its_check_digits_is_valid(prefix):
+    lei = prefix + lei_check_digits(prefix)
+    assert lei_normalise(lei) == lei
+
+
+@given(
+    prefix=st.text(alphabet=ALNUM, min_size=18, max_size=18),
+    position=st.integers(min_value=0, max_value=19),
+    replacement=st.sampled_from(ALNUM),
+)
+def test_any_single_character_error_is_caught(prefix, position, replacement):
+    lei = prefix + lei_check_digits(prefix)
+    # MOD 97-10 guarantees this for a digit replaced by a digit, or a letter by a
+    # letter (a difference under 97 at one place value); a letter for a digit
+    # changes the string's length and is caught only with probability 96/97.
+    if replacement == lei[position] or replacement.isdigit() != lei[position].isdigit():
+        return
+    altered = lei[:position] + replacement + lei[position + 1 :]
+    with pytest.raises(InvalidLei):
+        lei_normalise(altered)

@@ -180,3 +180,10 @@ def test_documents_are_not_under_a_public_url(applied, client, settings):
     document = applied.enterprise.kyb_documents.first()
     assert client.get("/media/" + document.file.name).status_code == 404
     assert client.get("/" + document.file.name).status_code in (302, 404)
+
+
+def test_a_document_missing_from_storage_is_404_not_500(applied, client, back_office, kyb_media_root):
+    document = applied.enterprise.kyb_documents.first()
+    (kyb_media_root / document.file.name).unlink()
+    client.force_login(back_office)
+    assert client.get(reverse("corporates:kyb_document", args=[document.public_id])).status_code == 404
