@@ -29,6 +29,17 @@ from corporates.onboarding.status import reason_require
 
 # Two letters (country), two check digits, then up to 30 letters/digits.
 _IBAN_SHAPE = re.compile(r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$")
+# ISO 13616 IBAN length per country (SWIFT IBAN registry).
+IBAN_LENGTHS: dict[str, int] = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BR": 29,
+    "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28, "EE": 20, "EG": 29,
+    "ES": 24, "FI": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28,
+    "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20,
+    "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MD": 24, "ME": 22, "MK": 19,
+    "MR": 27, "MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29,
+    "RO": 24, "RS": 22, "SA": 24, "SC": 31, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28,
+    "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+}  # fmt: skip
 # Many payout countries (Hong Kong among them) use plain account numbers.
 _ACCOUNT_NUMBER = re.compile(r"^[0-9A-Z]{4,34}$")
 
@@ -76,13 +87,18 @@ class AccountNumber:
 
 
 def account_number_parse(raw: str) -> AccountNumber:
-    """Strip spaces and hyphens; when it looks like an IBAN, require its ISO 13616 (MOD 97-10) check digits.
+    """Strip spaces and hyphens; when it looks like an IBAN, require its country's length and check digits.
 
     Spaces and hyphens are only grouping ("004-123-456789-001" in Hong Kong),
     so the stored form without them also finds duplicates however typed.
     """
     compact = re.sub(r"[\s-]+", "", raw or "").upper()
     if _IBAN_SHAPE.fullmatch(compact):
+        country = compact[:2]
+        if country not in IBAN_LENGTHS:
+            raise InvalidIban(f"{country} does not issue IBANs.")
+        if len(compact) != IBAN_LENGTHS[country]:
+            raise InvalidIban(f"An IBAN from {country} has {IBAN_LENGTHS[country]} characters, not {len(compact)}.")
         # ISO 13616: move the country code and check digits to the end; the number mod 97 is 1.
         if mod97(compact[4:] + compact[:4]) != 1:
             raise InvalidIban(f"{compact[:4]}… fails the IBAN check.")

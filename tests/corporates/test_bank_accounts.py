@@ -57,6 +57,25 @@ def test_ibans_with_wrong_check_digits_are_refused(bad):
     assert caught.value.code == "invalid_iban"
 
 
+def iban_with_check_digits(country: str, bban: str) -> str:
+    from corporates.lei import mod97
+
+    return f"{country}{98 - mod97(bban + country + '00'):02d}{bban}"
+
+
+def test_an_iban_of_the_wrong_length_for_its_country_is_refused():
+    valid = iban_with_check_digits("DE", "370400440532013000")
+    assert account_number_parse(valid).is_iban
+    too_long = iban_with_check_digits("DE", "3704004405320130001")  # right check digits, 23 characters
+    with pytest.raises(InvalidIban, match="22 characters"):
+        account_number_parse(too_long)
+
+
+def test_an_iban_shaped_number_from_a_country_without_ibans_is_refused():
+    with pytest.raises(InvalidIban, match="does not issue IBANs"):
+        account_number_parse(iban_with_check_digits("ZZ", "12345678901234"))
+
+
 def test_plain_account_numbers_are_accepted():
     parsed = account_number_parse("004-123-456789-001")
     assert (parsed.value, parsed.is_iban) == ("004123456789001", False)
