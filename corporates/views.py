@@ -21,6 +21,7 @@ from django.contrib.auth import login as auth_login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
 from django.core.exceptions import ValidationError
+from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -28,6 +29,7 @@ from django.utils.module_loading import import_string
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 from django_otp import user_has_device
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from config import money
 from config.errors import DomainError
@@ -203,7 +205,9 @@ def _members_context(request: HttpRequest, invite_form: InviteForm) -> dict:
     enterprise = request.membership.enterprise
     return {
         "enterprise": enterprise,
-        "members": enterprise.memberships.select_related("user").order_by("user__username"),
+        "members": enterprise.memberships.select_related("user")
+        .annotate(two_factor=Exists(TOTPDevice.objects.filter(user_id=OuterRef("user_id"), confirmed=True)))
+        .order_by("user__username"),
         "invitations": enterprise.invitations.filter(accepted_at__isnull=True, revoked_at__isnull=True),
         "is_admin": request.membership.role in MANAGE_ROLES,
         "invite_form": invite_form,

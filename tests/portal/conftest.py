@@ -23,6 +23,12 @@ def totp_now(device: TOTPDevice, *, steps_ahead: int = 0) -> str:
     return f"{totp.token():0{device.digits}d}"
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings) -> None:
+    # Sign-in tests hash many passwords; PBKDF2's cost is production's concern, not these rules'.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def enterprise(make_enterprise) -> Enterprise:
     return make_enterprise(legal_name="Victoria Harbour Trading Ltd")

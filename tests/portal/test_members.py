@@ -280,3 +280,13 @@ def test_one_link_clicked_twice_at_once_creates_one_login(make_member):
 
     assert sorted(outcomes) == ["accepted", "used"]
     assert User.objects.filter(username="race@example.com").count() == 1
+
+
+def test_the_members_page_shows_who_has_two_factor(make_member, portal_client):
+    admin, viewer = make_member("admin", username="admin@example.com"), make_member("viewer", username="v@example.com")
+    members = {
+        m.user.username: m.two_factor
+        for m in portal_client(admin).get(reverse("corporates:members")).context["members"]
+    }
+    assert members == {"admin@example.com": True, "v@example.com": False}
+    assert viewer.role == "viewer"
