@@ -252,6 +252,10 @@ FX_QUOTE_TTL_SECONDS = int(os.environ.get("FX_QUOTE_TTL_SECONDS", "30"))
 FX_RATES_STALE_AFTER_SECONDS = int(os.environ.get("FX_RATES_STALE_AFTER_SECONDS", "60"))
 FX_DEFAULT_SPREAD_BPS = int(os.environ.get("FX_DEFAULT_SPREAD_BPS", "30"))
 FX_DEFAULT_SINGLE_SWAP_LIMIT_USD = os.environ.get("FX_DEFAULT_SINGLE_SWAP_LIMIT_USD", "1000000.00")
+# "auto": on PostgreSQL quote_create and quote_accept write through lean SQL
+# statements (the locked section of an accept above all); elsewhere (SQLite)
+# through the ORM. "orm" forces the ORM path.
+FX_SQL_PATH = os.environ.get("FX_SQL_PATH", "auto")
 # The simulated feed's bounded random walk per USD leg (units per 1 USD;
 # Decimal strings). HKD stays inside the 7.75–7.85 band of the peg.
 FX_SIMULATED_LEGS = {

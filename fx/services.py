@@ -21,6 +21,7 @@ so tests can stand exactly on an expiry boundary.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -30,7 +31,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from config import money
-from config.db import run_in_transaction
+from config.db import is_postgresql, run_in_transaction
 from config.errors import DomainError
 from corporates.models import Enterprise
 from corporates.services import enterprise_require_active
@@ -239,7 +240,7 @@ def quote_create(
         )
     _require_inventory(buy_currency, inventory, priced.buy_amount, now=now)
 
-    return Quote.objects.create(
+    quote = Quote(
         enterprise=enterprise,
         sell_currency=sell_currency,
         buy_currency=buy_currency,
@@ -253,9 +254,15 @@ def quote_create(
         usd_value=usd_value,
         rates_published_at=rates.published_at,
         rate_sources=",".join(f"{code}:{key}" for code, key in sorted(rates.sources.items())),
+        status=QuoteStatus.OPEN,
         created_at=now,
         expires_at=now + timedelta(seconds=settings.FX_QUOTE_TTL_SECONDS),
     )
+    if _lean_sql():
+        _insert_lean(quote, _QUOTE_FIELDS)
+    else:
+        quote.save(force_insert=True)
+    return quote
 
 
 def _fixed_amount(
@@ -331,47 +338,50 @@ def quote_accept(*, enterprise: Enterprise, public_id: str, now: datetime | None
         raise
 
 
+@dataclass(frozen=True)
+class _Accepting:
+    """The quote being accepted, as read (and marked accepted) under its row lock."""
+
+    id: int
+    public_id: str
+    enterprise_id: int
+    sell_currency: str
+    buy_currency: str
+    sell_amount: Decimal
+    buy_amount: Decimal
+    client_rate: Decimal
+    usd_value: Decimal
+    enterprise: Enterprise
+    single_swap_limit_usd: Decimal | None
+
+
+def _lean_sql() -> bool:
+    """Lean SQL on PostgreSQL (quote insert, the accept path); the ORM elsewhere or when FX_SQL_PATH = "orm"."""
+    return is_postgresql() and settings.FX_SQL_PATH != "orm"
+
+
 def _accept(enterprise: Enterprise, public_id: str, now: datetime, refused: list) -> Swap:
-    # 1. The quote, its enterprise and FX terms in one query; only the quote's
-    #    row is locked (not the enterprise's, which every other use reads).
+    # 1. Lock the quote (only its row, not the enterprise's, which every other
+    #    use reads), read it with its enterprise and FX terms, and mark it
+    #    accepted. A refusal below rolls the mark back. It happens while only
+    #    the quote's lock is held: the inventory rows locked next are the
+    #    platform's hottest, so as little as possible happens after them.
     quote = (
-        Quote.objects.select_for_update(of=("self",))
-        .select_related("enterprise", "enterprise__fx_terms__tier")
-        .filter(public_id=public_id, enterprise_id=enterprise.pk)
-        .first()
+        _quote_mark_accepted_lean(enterprise, public_id, now)
+        if _lean_sql()
+        else _quote_mark_accepted_orm(enterprise, public_id, now)
     )
-    if quote is None:
-        raise QuoteNotFound()
-    if quote.status == QuoteStatus.ACCEPTED:
-        raise QuoteAlreadyAccepted()
-    if quote.is_expired(now):
-        raise QuoteExpired(f"The quote expired at {quote.expires_at.isoformat()}.")
     enterprise_require_active(enterprise=quote.enterprise)
-    # Without a terms row the reverse one-to-one raises RelatedObjectDoesNotExist, an AttributeError.
-    limit = selectors.terms_from(getattr(quote.enterprise, "fx_terms", None)).single_swap_limit_usd
+    limit = quote.single_swap_limit_usd or Decimal(settings.FX_DEFAULT_SINGLE_SWAP_LIMIT_USD)
     if quote.usd_value > limit:
         raise SwapLimitExceeded(f"The swap is worth {quote.usd_value} USD; the single-swap limit is {limit} USD.")
-    # 2. Mark it accepted while only its own lock is held: the inventory rows
-    #    below are the platform's hottest, so as little as possible happens
-    #    after they are locked. A refusal below rolls this back.
-    Quote.objects.filter(pk=quote.pk).update(status=QuoteStatus.ACCEPTED)
 
-    # 3. The four accounts, locked in primary-key order and read under the
-    #    lock with the bought currency's floor: no other accept can slip between
-    #    the check and the post.
+    # 2. The four accounts, locked in primary-key order (the ledger's order)
+    #    and read under the lock with the bought currency's floor: no other
+    #    accept can slip between the check and the post.
     sell_minor = money.to_minor(quote.sell_amount, quote.sell_currency)
     buy_minor = money.to_minor(quote.buy_amount, quote.buy_currency)
-    rows = (
-        Account.objects.select_for_update(no_key=True, of=("self",))
-        .filter(
-            Q(enterprise_id=quote.enterprise_id, kind=AccountKind.WALLET)
-            | Q(enterprise__isnull=True, kind=AccountKind.FX_INVENTORY),
-            currency__in=[quote.sell_currency, quote.buy_currency],
-        )
-        .annotate(floor=selectors.floor_subquery())
-        .order_by("id")
-        .values_list("kind", "currency", "id", "balance", "floor")
-    )
+    rows = _accounts_lock_lean(quote) if _lean_sql() else _accounts_lock_orm(quote)
     # (kind, currency) -> (id, balance in minor units, floor): plain tuples, no model instances under the lock.
     by_role = {(kind, currency): (account_id, balance, floor) for kind, currency, account_id, balance, floor in rows}
     wallet_sell, wallet_sell_balance, _ = by_role[(AccountKind.WALLET, quote.sell_currency)]
@@ -389,7 +399,7 @@ def _accept(enterprise: Enterprise, public_id: str, now: datetime, refused: list
         refused.append((quote.buy_currency, inventory, quote.buy_amount))
         raise InventoryFloorBreached()
 
-    # 4. One entry, four legs (see the module docstring).
+    # 3. One entry, four legs (see the module docstring).
     try:
         posted = ledger_post(
             idempotency_key=f"fx-swap:{quote.public_id}",
@@ -408,9 +418,9 @@ def _accept(enterprise: Enterprise, public_id: str, now: datetime, refused: list
             raise WalletInsufficientFunds() from exc
         raise InventoryInsufficient() from exc
 
-    quote.status = QuoteStatus.ACCEPTED
-    return Swap.objects.create(
-        quote=quote,
+    # 4. The swap record, then commit (by the caller's transaction).
+    swap = Swap(
+        quote_id=quote.id,
         enterprise_id=quote.enterprise_id,
         sell_currency=quote.sell_currency,
         sell_amount=quote.sell_amount,
@@ -420,6 +430,171 @@ def _accept(enterprise: Enterprise, public_id: str, now: datetime, refused: list
         journal_entry_id=posted.entry_id,
         accepted_at=now,
     )
+    if _lean_sql():
+        _insert_lean(swap, _SWAP_FIELDS)
+    else:
+        swap.save(force_insert=True)
+    return swap
+
+
+# --- the accept path's statements: lean SQL on PostgreSQL, the ORM elsewhere ---------------
+#
+# Both paths run the same steps with the same locks; tests/fx run the accept
+# tests through both (fixture ``sql_path``). The lean path exists because
+# every accept holds the two platform inventory rows of its currencies from
+# step 2 to the commit, so Python time there caps the swaps per second.
+
+_QUOTE_MARK_ACCEPTED_SQL = """
+UPDATE fx_quote q
+   SET status = 'accepted'
+  FROM corporates_enterprise e
+  LEFT JOIN fx_enterprisefxterms terms ON terms.enterprise_id = e.id
+ WHERE q.public_id = %s AND q.enterprise_id = %s AND e.id = q.enterprise_id
+   AND q.status = 'open' AND q.expires_at > %s
+RETURNING q.id, q.sell_currency, q.buy_currency, q.sell_amount, q.buy_amount, q.client_rate, q.usd_value,
+          e.status, e.legal_name, terms.single_swap_limit_usd
+"""
+
+
+def _quote_mark_accepted_lean(enterprise: Enterprise, public_id: str, now: datetime) -> _Accepting:
+    # One statement locks, checks and marks the quote; a concurrent accept of
+    # the same quote waits for our commit here, then matches no row.
+    with connection.cursor() as cursor:
+        cursor.execute(_QUOTE_MARK_ACCEPTED_SQL, [public_id, enterprise.pk, now])
+        row = cursor.fetchone()
+        if row is None:
+            cursor.execute(
+                "SELECT status, expires_at FROM fx_quote WHERE public_id = %s AND enterprise_id = %s",
+                [public_id, enterprise.pk],
+            )
+            _refuse_unacceptable(cursor.fetchone())
+    quote_id, sell_ccy, buy_ccy, sell_amount, buy_amount, client_rate, usd_value, status, legal_name, limit = row
+    # The enterprise as it is now (status and name are all the check reads).
+    current = Enterprise(pk=enterprise.pk, status=status, legal_name=legal_name)
+    return _Accepting(
+        quote_id,
+        public_id,
+        enterprise.pk,
+        sell_ccy,
+        buy_ccy,
+        sell_amount,
+        buy_amount,
+        client_rate,
+        usd_value,
+        current,
+        limit,
+    )
+
+
+def _refuse_unacceptable(found: tuple[str, datetime] | None) -> None:
+    if found is None:
+        raise QuoteNotFound()
+    status, expires_at = found
+    if status == QuoteStatus.ACCEPTED:
+        raise QuoteAlreadyAccepted()
+    raise QuoteExpired(f"The quote expired at {expires_at.isoformat()}.")
+
+
+def _quote_mark_accepted_orm(enterprise: Enterprise, public_id: str, now: datetime) -> _Accepting:
+    quote = (
+        Quote.objects.select_for_update(of=("self",))
+        .select_related("enterprise", "enterprise__fx_terms")
+        .filter(public_id=public_id, enterprise_id=enterprise.pk)
+        .first()
+    )
+    if quote is None or quote.status == QuoteStatus.ACCEPTED or quote.is_expired(now):
+        _refuse_unacceptable(None if quote is None else (quote.status, quote.expires_at))
+    Quote.objects.filter(pk=quote.pk).update(status=QuoteStatus.ACCEPTED)
+    # Without a terms row the reverse one-to-one raises RelatedObjectDoesNotExist, an AttributeError.
+    terms = getattr(quote.enterprise, "fx_terms", None)
+    return _Accepting(
+        quote.id,
+        public_id,
+        quote.enterprise_id,
+        quote.sell_currency,
+        quote.buy_currency,
+        quote.sell_amount,
+        quote.buy_amount,
+        quote.client_rate,
+        quote.usd_value,
+        quote.enterprise,
+        terms.single_swap_limit_usd if terms else None,
+    )
+
+
+_ACCOUNTS_LOCK_SQL = """
+SELECT a.kind, a.currency, a.id, a.balance, f.floor
+  FROM settlement_account a
+  LEFT JOIN fx_inventoryfloor f ON f.currency = a.currency
+ WHERE ((a.enterprise_id = %s AND a.kind = 'wallet') OR (a.enterprise_id IS NULL AND a.kind = 'fx_inventory'))
+   AND a.currency IN (%s, %s)
+ ORDER BY a.id
+   FOR NO KEY UPDATE OF a
+"""
+
+
+def _accounts_lock_lean(quote: _Accepting) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(_ACCOUNTS_LOCK_SQL, [quote.enterprise_id, quote.sell_currency, quote.buy_currency])
+        return cursor.fetchall()
+
+
+def _accounts_lock_orm(quote: _Accepting) -> list[tuple]:
+    return list(
+        Account.objects.select_for_update(no_key=True, of=("self",))
+        .filter(
+            Q(enterprise_id=quote.enterprise_id, kind=AccountKind.WALLET)
+            | Q(enterprise__isnull=True, kind=AccountKind.FX_INVENTORY),
+            currency__in=[quote.sell_currency, quote.buy_currency],
+        )
+        .annotate(floor=selectors.floor_subquery())
+        .order_by("id")
+        .values_list("kind", "currency", "id", "balance", "floor")
+    )
+
+
+_QUOTE_FIELDS = (
+    "public_id",
+    "enterprise_id",
+    "sell_currency",
+    "buy_currency",
+    "fixed_side",
+    "mid_rate",
+    "client_rate",
+    "spread_bps",
+    "sell_amount",
+    "buy_amount",
+    "fee_amount",
+    "usd_value",
+    "rates_published_at",
+    "rate_sources",
+    "status",
+    "created_at",
+    "expires_at",
+)
+_SWAP_FIELDS = (
+    "public_id",
+    "quote_id",
+    "enterprise_id",
+    "sell_currency",
+    "sell_amount",
+    "buy_currency",
+    "buy_amount",
+    "client_rate",
+    "journal_entry_id",
+    "accepted_at",
+)
+
+
+def _insert_lean(instance: Quote | Swap, fields: tuple[str, ...]) -> None:
+    """INSERT one row with a fixed column list (no ORM compilation), and make ``instance`` the saved row."""
+    table = instance._meta.db_table
+    sql = f"INSERT INTO {table} ({', '.join(fields)}) VALUES ({', '.join(['%s'] * len(fields))}) RETURNING id"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [getattr(instance, field) for field in fields])
+        instance.pk = cursor.fetchone()[0]
+    instance._state.adding = False
+    instance._state.db = connection.alias
 
 
 # --- inventory alerts ----------------------------------------------------------------

@@ -97,3 +97,10 @@ def api_client_for(settings):
         return client
 
     return make
+
+
+@pytest.fixture(params=["lean", "orm"])
+def sql_path(request, settings) -> str:
+    """Run a test through both accept paths: lean SQL on PostgreSQL, and the portable ORM path."""
+    settings.FX_SQL_PATH = "auto" if request.param == "lean" else "orm"
+    return request.param

@@ -17,6 +17,11 @@ from settlement.ledger.selectors import balances_for, ledger_verify, platform_ac
 from settlement.ledger.services import AccountFrozen, account_freeze, ledger_post, legs_debit_credit
 
 
+@pytest.fixture(autouse=True)
+def _both_sql_paths(sql_path):
+    """Every test here runs through the lean SQL path and the ORM path."""
+
+
 def _quote(enterprise, now, sell="USD", buy="HKD", **amount):
     amount = amount or {"sell_amount": Decimal("1000.00")}
     return services.quote_create(enterprise=enterprise, sell_currency=sell, buy_currency=buy, now=now, **amount)

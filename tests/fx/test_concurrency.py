@@ -14,6 +14,11 @@ from settlement.ledger.models import EntryKind, JournalEntry
 from settlement.ledger.selectors import ledger_verify
 
 
+@pytest.fixture(autouse=True)
+def _both_sql_paths(sql_path):
+    """Every test here runs through the lean SQL path and the ORM path."""
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("attempt", range(3))
 def test_concurrent_double_accept_makes_exactly_one_swap(funded, rates, inventory, now, attempt):

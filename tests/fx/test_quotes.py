@@ -21,6 +21,11 @@ from fx.models import (
 )
 
 
+@pytest.fixture(autouse=True)
+def _both_sql_paths(sql_path):
+    """Every test here runs through the lean SQL path and the ORM path."""
+
+
 def test_quote_shows_both_exact_amounts_and_is_stored_as_shown(funded, rates, inventory, now):
     enterprise = funded()
 
