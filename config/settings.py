@@ -348,6 +348,12 @@ WEBHOOK_RETRY_MAX_DELAY = timedelta(hours=int(os.environ.get("WEBHOOK_RETRY_MAX_
 WEBHOOK_RETRY_WINDOW = timedelta(hours=int(os.environ.get("WEBHOOK_RETRY_WINDOW_HOURS", "24")))
 # http:// and private addresses only where the receivers are local (embedded default, tests).
 WEBHOOK_ALLOW_INSECURE_URLS = env_bool("WEBHOOK_ALLOW_INSECURE_URLS", env_bool("HARBOURLINE_EMBEDDED", True))
+# Idempotency-Keys are remembered this long (a retry after that executes again);
+# a request still "in progress" after the timeout died with its process.
+IDEMPOTENCY_KEY_TTL = timedelta(hours=int(os.environ.get("IDEMPOTENCY_KEY_TTL_HOURS", str(7 * 24))))
+IDEMPOTENCY_IN_PROGRESS_TIMEOUT = timedelta(
+    minutes=int(os.environ.get("IDEMPOTENCY_IN_PROGRESS_TIMEOUT_MINUTES", "10"))
+)
 
 # --- bank rails (banksim or any Stripe-compatible server; settlement/rails.py) ---
 # The defaults match `python -m banksim.server` with no arguments (make run):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from corporates.api.idempotency import idempotency_records_purge
 from corporates.webhooks import webhook_deliveries_retry_due, webhook_delivery_attempt
 
 
@@ -17,3 +18,9 @@ def webhook_deliver(*, delivery_id: int) -> None:
 def webhooks_retry_due() -> int:
     """The retry sweep, run by beat every ``WEBHOOK_SWEEP_SECONDS``."""
     return webhook_deliveries_retry_due()
+
+
+@shared_task(name="corporates.idempotency_records_purge", acks_late=True)
+def idempotency_records_purge_task() -> int:
+    """Forget Idempotency-Keys older than ``IDEMPOTENCY_KEY_TTL`` (beat, hourly)."""
+    return idempotency_records_purge()

@@ -15,7 +15,10 @@ Use the ``@idempotent`` decorator on a view's ``post`` (or inherit
 
 Responses of 5xx are not kept (the record is deleted) so the client can
 retry with the same key; 4xx answers — a refused business rule, a validation
-error — are deterministic and are replayed like successes.
+error — are deterministic and are replayed like successes. A record left "in
+progress" by a process that died is taken over by the same request after
+``IDEMPOTENCY_IN_PROGRESS_TIMEOUT``; keys are forgotten after
+``IDEMPOTENCY_KEY_TTL`` (``idempotency_records_purge``, run by beat).
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
+from datetime import datetime
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -72,21 +77,47 @@ def request_fingerprint(*, request, enterprise_public_id: str) -> str:
 
 
 def _claim(*, enterprise, api_key, key: str, request_hash: str, request) -> tuple[IdempotencyRecord, bool]:
-    try:
-        # A savepoint of its own, so that losing the race does not break an
-        # enclosing transaction (the test suite's, for one).
-        with transaction.atomic():
-            record = IdempotencyRecord.objects.create(
-                enterprise=enterprise,
-                api_key=api_key,
-                key=key,
-                request_hash=request_hash,
-                method=request.method,
-                path=request.path[:500],
-            )
-        return record, True
-    except IntegrityError:
-        return IdempotencyRecord.objects.get(enterprise=enterprise, key=key), False
+    for _ in range(3):
+        try:
+            # A savepoint of its own, so that losing the race does not break an
+            # enclosing transaction (the test suite's, for one).
+            with transaction.atomic():
+                record = IdempotencyRecord.objects.create(
+                    enterprise=enterprise,
+                    api_key=api_key,
+                    key=key,
+                    request_hash=request_hash,
+                    method=request.method,
+                    path=request.path[:500],
+                )
+            return record, True
+        except IntegrityError:
+            record = IdempotencyRecord.objects.filter(enterprise=enterprise, key=key).first()
+            if record is None:
+                continue  # purged or taken over between our insert and this read
+            if not _abandoned(record, request_hash):
+                return record, False
+            # The process that ran the first request died before answering
+            # (no request lives this long): let this identical request run.
+            IdempotencyRecord.objects.filter(
+                pk=record.pk, status=IdempotencyStatus.IN_PROGRESS, created_at=record.created_at
+            ).delete()
+    raise IdempotencyRequestInProgress()
+
+
+def _abandoned(record: IdempotencyRecord, request_hash: str) -> bool:
+    return (
+        record.status == IdempotencyStatus.IN_PROGRESS
+        and record.request_hash == request_hash
+        and record.created_at < timezone.now() - settings.IDEMPOTENCY_IN_PROGRESS_TIMEOUT
+    )
+
+
+def idempotency_records_purge(*, now: datetime | None = None) -> int:
+    """Forget keys older than ``IDEMPOTENCY_KEY_TTL`` (a periodic task); returns how many."""
+    cutoff = (now or timezone.now()) - settings.IDEMPOTENCY_KEY_TTL
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
 
 
 def _replay(record: IdempotencyRecord) -> Response:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 from rest_framework.test import APIClient
 
+from corporates.api.idempotency import idempotency_records_purge
 from corporates.models import IdempotencyRecord, WebhookEndpoint
 
 ENDPOINT = {"url": "https://erp.example.com/hooks", "event_types": ["*"]}
@@ -121,3 +124,37 @@ def test_concurrent_requests_with_one_key_execute_once(make_enterprise, make_key
             assert body["id"] == executed[0][1]["id"]
         else:
             assert body["code"] == "idempotency_request_in_progress"
+
+
+@pytest.mark.django_db
+def test_a_request_abandoned_in_progress_is_taken_over_by_the_same_request_only(client_a, enterprise, settings):
+    client_a.post("/api/v1/webhook-endpoints", ENDPOINT, format="json", HTTP_IDEMPOTENCY_KEY="k-crash")
+    record = IdempotencyRecord.objects.get(key="k-crash")
+    WebhookEndpoint.objects.all().delete()
+    # As if the process died mid-request, long ago.
+    IdempotencyRecord.objects.filter(pk=record.pk).update(
+        status="in_progress", response_body=None, created_at=timezone.now() - timedelta(minutes=11)
+    )
+    other = {**ENDPOINT, "url": "https://erp.example.com/other"}
+    refused = client_a.post("/api/v1/webhook-endpoints", other, format="json", HTTP_IDEMPOTENCY_KEY="k-crash")
+    assert refused.json()["code"] == "idempotency_key_reused"
+
+    retried = client_a.post("/api/v1/webhook-endpoints", ENDPOINT, format="json", HTTP_IDEMPOTENCY_KEY="k-crash")
+    assert retried.status_code == 201 and not retried.has_header("Idempotent-Replayed")
+    assert WebhookEndpoint.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_recent_in_progress_request_is_not_taken_over(client_a):
+    client_a.post("/api/v1/webhook-endpoints", ENDPOINT, format="json", HTTP_IDEMPOTENCY_KEY="k-busy")
+    IdempotencyRecord.objects.filter(key="k-busy").update(status="in_progress")
+    response = client_a.post("/api/v1/webhook-endpoints", ENDPOINT, format="json", HTTP_IDEMPOTENCY_KEY="k-busy")
+    assert response.status_code == 409 and response.json()["code"] == "idempotency_request_in_progress"
+
+
+@pytest.mark.django_db
+def test_old_keys_are_purged(client_a, settings):
+    client_a.post("/api/v1/webhook-endpoints", ENDPOINT, format="json", HTTP_IDEMPOTENCY_KEY="k-old")
+    assert idempotency_records_purge(now=timezone.now()) == 0
+    assert idempotency_records_purge(now=timezone.now() + settings.IDEMPOTENCY_KEY_TTL + timedelta(seconds=1)) == 1
+    assert not IdempotencyRecord.objects.exists()
