@@ -36,6 +36,7 @@ from corporates.models import (
     ExpectedVolume,
     KybDocument,
     KybProfile,
+    Membership,
     SanctionsAlert,
     SanctionsEntry,
     SanctionsListLoad,
@@ -186,6 +187,12 @@ class BankAccountInline(_ReadOnlyInline):
     fields = readonly_fields = ("public_id", "holder_name", "bank_name", "account_number", "currency", "status")
 
 
+class MembershipInline(_ReadOnlyInline):
+    model = Membership
+    verbose_name_plural = "Members"
+    fields = readonly_fields = ("user", "role", "created_at")
+
+
 class StatusChangeInline(_ReadOnlyInline):
     model = EnterpriseStatusChange
     verbose_name_plural = "Audit trail"
@@ -230,6 +237,7 @@ class EnterpriseAdmin(admin.ModelAdmin):
         KybDocumentInline,
         SanctionsAlertInline,
         BankAccountInline,
+        MembershipInline,
         EnterpriseLimitInline,
         StatusChangeInline,
     )

@@ -86,52 +86,52 @@ def test_change_page_links_documents_through_the_authorising_view(admin_client, 
     for document in enterprise.kyb_documents.all():
         assert reverse("corporates:kyb_document", args=[document.public_id]) in body
     assert "Application submitted" in body  # the audit trail
+    assert enterprise.memberships.get().user.username in body  # the applicant, its first admin
+
+
+READ_ONLY_INLINES = (
+    "kyb_profile", "expected_volumes", "beneficial_owners", "kyb_documents", "sanctions_alerts", "bank_accounts",
+    "memberships", "status_changes",
+)  # fmt: skip
 
 
 def test_limits_are_edited_in_admin(admin_client, make_enterprise):
     enterprise = make_enterprise()
     url = reverse("admin:corporates_enterprise_change", args=[enterprise.pk])
-    prefix = "limits"
-    response = admin_client.post(
-        url,
-        {
-            f"{prefix}-TOTAL_FORMS": "1",
-            f"{prefix}-INITIAL_FORMS": "0",
-            f"{prefix}-MIN_NUM_FORMS": "0",
-            f"{prefix}-MAX_NUM_FORMS": "1000",
-            f"{prefix}-0-currency": "USD",
-            f"{prefix}-0-single_payment": "50000.00",
-            f"{prefix}-0-daily_redemption": "",
-            f"{prefix}-0-approval_threshold": "0.00",
-            **{
-                f"{name}-TOTAL_FORMS": "0"
-                for name in (
-                    "kyb_profile",
-                    "expected_volumes",
-                    "beneficial_owners",
-                    "kyb_documents",
-                    "sanctions_alerts",
-                    "bank_accounts",
-                    "status_changes",
-                )
-            },  # fmt: skip
-            **{
-                f"{name}-INITIAL_FORMS": "0"
-                for name in (
-                    "kyb_profile",
-                    "expected_volumes",
-                    "beneficial_owners",
-                    "kyb_documents",
-                    "sanctions_alerts",
-                    "bank_accounts",
-                    "status_changes",
-                )
-            },  # fmt: skip
-        },
-    )
+    data = {
+        "limits-TOTAL_FORMS": "1",
+        "limits-INITIAL_FORMS": "0",
+        "limits-MIN_NUM_FORMS": "0",
+        "limits-MAX_NUM_FORMS": "1000",
+        "limits-0-currency": "USD",
+        "limits-0-single_payment": "50000.00",
+        "limits-0-daily_redemption": "",
+        "limits-0-approval_threshold": "0.00",
+    }
+    for prefix in READ_ONLY_INLINES:
+        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
+    response = admin_client.post(url, data)
     assert response.status_code == 302, response.context and response.context.get("errors")
     limits = limits_for(enterprise=enterprise, currency="USD")
     assert (limits.single_payment, limits.approval_threshold) == (Decimal("50000.00"), Decimal("0.00"))
+
+
+def test_a_bad_limit_is_a_form_error_and_saves_nothing(admin_client, make_enterprise):
+    enterprise = make_enterprise()
+    url = reverse("admin:corporates_enterprise_change", args=[enterprise.pk])
+    data = {
+        "limits-TOTAL_FORMS": "1",
+        "limits-INITIAL_FORMS": "0",
+        "limits-MIN_NUM_FORMS": "0",
+        "limits-MAX_NUM_FORMS": "1000",
+        "limits-0-currency": "USD",
+        "limits-0-single_payment": "-5.00",
+    }
+    for prefix in READ_ONLY_INLINES:
+        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
+    response = admin_client.post(url, data)
+    assert response.status_code == 200
+    assert not enterprise.limits.exists()
 
 
 def test_alerts_are_cleared_or_confirmed_in_admin(admin_client, make_enterprise, sanctions_list):
