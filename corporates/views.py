@@ -24,6 +24,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.module_loading import import_string
 from django.views.decorators.http import require_POST
@@ -158,7 +159,7 @@ def statement(request: HttpRequest, currency: str) -> HttpResponse:
     result = import_string(settings.PORTAL_STATEMENT_SELECTOR)(
         enterprise=enterprise, currency=currency, date_from=dates.get("date_from"), date_to=dates.get("date_to")
     )
-    if request.GET.get("format") == "csv" and (form.is_valid() or not request.GET.get("date_from")):
+    if request.GET.get("format") == "csv" and form.is_valid():
         return _statement_csv(enterprise.public_id, result)
     context = {
         "enterprise": enterprise,
@@ -186,7 +187,7 @@ def _statement_csv(enterprise_id: str, result) -> HttpResponse:
     for line in result.lines:
         writer.writerow(
             [
-                line.created_at.astimezone().isoformat(timespec="seconds"),
+                timezone.localtime(line.created_at).isoformat(timespec="seconds"),
                 line.entry_id,
                 _csv_cell(line.kind),
                 _csv_cell(line.memo),

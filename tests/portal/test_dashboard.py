@@ -96,6 +96,8 @@ def test_the_statement_exports_csv_with_exact_amounts(make_member, portal_client
     assert rows[0] == ["date", "entry", "kind", "memo", "amount", "balance", "currency"]
     assert rows[1][2:] == ["Opening balance", "", "", "0.00", "HKD"]
     assert [row[4:] for row in rows[2:]] == [["1000.00", "1000.00", "HKD"], ["0.05", "1000.05", "HKD"]]
+    # Times are the platform's (Hong Kong), with their offset.
+    assert rows[2][0].endswith("+08:00")
     # A memo that a spreadsheet would run as a formula is neutralised.
     assert rows[3][3] == '\'=HYPERLINK("http://evil")'
 
@@ -109,6 +111,11 @@ def test_a_bad_period_is_a_form_error(make_member, portal_client):
     )
     assert response.status_code == 200
     assert response.context["form"].errors["date_to"]
+    as_csv = client.get(
+        reverse("corporates:statement", args=["HKD"]),
+        {"date_from": str(today), "date_to": str(today - timedelta(days=1)), "format": "csv"},
+    )
+    assert as_csv["Content-Type"].startswith("text/html")
 
 
 def test_an_unknown_currency_is_not_found(make_member, portal_client):
