@@ -209,15 +209,7 @@ class EnterpriseLimitInline(admin.TabularInline):
 
 @admin.register(Enterprise)
 class EnterpriseAdmin(admin.ModelAdmin):
-    list_display = (
-        "legal_name",
-        "public_id",
-        "status_badge",
-        "jurisdiction",
-        "registration_number",
-        "open_alerts",
-        "created_at",
-    )
+    list_display = ("legal_name", "status_badge", "open_alerts", "jurisdiction", "created_at", "public_id")
     list_filter = ("status", "jurisdiction")
     search_fields = ("legal_name", "public_id", "registration_number", "kyb_profile__lei")
     readonly_fields = (

@@ -21,7 +21,7 @@ class ApplicationForm(forms.Form):
         label="Jurisdiction",
         max_length=2,
         help_text="Two-letter country code of the register, e.g. HK.",
-        widget=forms.TextInput(attrs={"size": 3, "autocapitalize": "characters"}),
+        widget=forms.TextInput(attrs={"size": 3, "autocapitalize": "characters", "placeholder": "HK"}),
     )
     registered_address = forms.CharField(label="Registered address", max_length=500, widget=forms.Textarea({"rows": 3}))
     lei = forms.CharField(label="LEI", max_length=30, help_text="The 20-character Legal Entity Identifier (ISO 17442).")
@@ -72,7 +72,10 @@ class ApplicationForm(forms.Form):
 class OwnerForm(forms.Form):
     full_name = forms.CharField(label="Full name", max_length=200, required=False)
     nationality = forms.CharField(
-        label="Nationality", max_length=2, required=False, widget=forms.TextInput(attrs={"size": 3})
+        label="Nationality",
+        max_length=2,
+        required=False,
+        widget=forms.TextInput(attrs={"size": 3, "placeholder": "HK"}),
     )
     ownership_percent = forms.CharField(
         label="Ownership %", max_length=7, required=False, widget=forms.TextInput(attrs={"inputmode": "decimal"})

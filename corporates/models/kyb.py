@@ -148,6 +148,10 @@ class EnterpriseStatusChange(models.Model):
     def __str__(self) -> str:
         return f"{self.enterprise.legal_name}: {self.from_status or '—'} → {self.to_status}"
 
+    @property
+    def from_status_label(self) -> str:
+        return EnterpriseStatus(self.from_status).label if self.from_status else "—"
+
 
 class EnterpriseLimit(models.Model):
     """Per-enterprise, per-currency overrides of the default limits (settings.KYB_DEFAULT_LIMITS).
