@@ -61,3 +61,8 @@ bench-ledger: $(VENV)/.installed-dev services
 ## bench-fx: FX quotes and quote+accept pairs per second, through gunicorn and the API (not a test)
 bench-fx: $(VENV)/.installed-dev services
 	$(TEST_ENV) DATABASE_URL=postgres://root@127.0.0.1:5432/harbourline_fx_bench $(PY) bench/fx.py
+
+## bench-netting: ingest 1M obligations, net and settle them in one batch on a real worker (not a test)
+## (smaller: make bench-netting NETTING_ARGS="--obligations 200000 --skip-uniform")
+bench-netting: $(VENV)/.installed-dev services
+	$(TEST_ENV) DATABASE_URL=postgres://root@127.0.0.1:5432/harbourline_bench_netting $(PY) bench/netting.py $(NETTING_ARGS)

@@ -110,7 +110,7 @@ class NettingPosition(models.Model):
 
     batch = models.ForeignKey(NettingBatch, on_delete=models.PROTECT, related_name="positions", db_index=False)
     enterprise = models.ForeignKey(
-        "corporates.Enterprise", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
+        "corporates.Enterprise", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
     )
     currency = models.CharField(max_length=3, choices=money.CURRENCY_CHOICES)
     owes = models.BigIntegerField(help_text="Gross minor units the enterprise owes in the batch")

@@ -101,15 +101,9 @@ class BulkCreateResult:
     needs_approval: int = 0
 
 
-@dataclass(frozen=True)
-class _ValidRow:
-    payee_id: int
-    currency: str
-    amount: int
-    value_date: date
-    external_reference: str
-    memo: str
-    needs_approval: bool
+# A valid row, as a plain tuple (built 50,000 times a second):
+# (payee_id, currency, amount, value_date, external_reference, memo, needs_approval).
+_ValidRow = tuple[int, str, int, date, str, str, bool]
 
 
 _REFERENCE_MAX = Obligation._meta.get_field("external_reference").max_length
@@ -228,74 +222,91 @@ def _validate_rows(payer: Enterprise, rows: Sequence[Mapping[str, Any]]) -> tupl
     valid: list[_ValidRow] = []
     errors: list[RowError] = []
     seen_references: dict[str, int] = {}
+    dates: dict[Any, date | None] = {}  # a request carries few distinct value dates
+    approved = EnterpriseStatus.APPROVED
+    parse_currency, parse_amount, to_minor = money.parse_currency, money.parse_amount, money.to_minor
+    # Hot loop (10,000 rows a request, 50,000 rows a second): plain locals, no per-row closures.
     for index, row in enumerate(rows):
-        before = len(errors)
-
-        def refuse(field_name: str, code: str, message: str, index: int = index) -> None:
-            errors.append(RowError(index, field_name, code, message))
-
-        if not isinstance(row, Mapping):
-            refuse("", "row_malformed", "Each row is an object.")
+        if type(row) is not dict and not isinstance(row, Mapping):
+            errors.append(RowError(index, "", "row_malformed", "Each row is an object."))
             continue
+        row_errors: list[RowError] = []
 
         payee_key = row.get("payee")
         payee = payees.get(payee_key) if isinstance(payee_key, str) else None
         if payee is None:
-            refuse("payee", "payee_unknown", "No enterprise has this id.")
+            row_errors.append(RowError(index, "payee", "payee_unknown", "No enterprise has this id."))
         elif payee[0] == payer.pk:
-            refuse("payee", "payee_is_payer", "The payee must be another enterprise.")
-        elif payee[1] != EnterpriseStatus.APPROVED:
-            refuse("payee", "payee_inactive", "The payee is not approved, or is frozen.")
+            row_errors.append(RowError(index, "payee", "payee_is_payer", "The payee must be another enterprise."))
+        elif payee[1] != approved:
+            row_errors.append(RowError(index, "payee", "payee_inactive", "The payee is not approved, or is frozen."))
 
-        currency, minor = None, None
+        currency = minor = None
         try:
-            currency = money.parse_currency(row.get("currency"))
-            minor = money.to_minor(money.parse_amount(row.get("amount"), currency), currency)
+            currency = parse_currency(row.get("currency"))
+            minor = to_minor(parse_amount(row.get("amount"), currency), currency)
         except money.MoneyParseError as exc:
-            refuse(exc.field, exc.code, exc.message)
-        if currency is not None and minor is not None and minor > limits[currency][0]:
-            refuse("amount", "over_single_payment_limit", "The amount is over the payer's single-payment limit.")
+            row_errors.append(RowError(index, exc.field, exc.code, exc.message))
+        if minor is not None and minor > limits[currency][0]:
+            row_errors.append(
+                RowError(index, "amount", "over_single_payment_limit", "The amount is over the single-payment limit.")
+            )
 
-        value_date = _parse_date(row.get("value_date"))
+        raw_date = row.get("value_date")
+        try:
+            value_date = dates[raw_date]
+        except (KeyError, TypeError):
+            value_date = _parse_date(raw_date)
+            if isinstance(raw_date, str | date):
+                dates[raw_date] = value_date
         if value_date is None:
-            refuse("value_date", "value_date_invalid", "The value date is an ISO date (YYYY-MM-DD).")
+            row_errors.append(
+                RowError(index, "value_date", "value_date_invalid", "The value date is an ISO date (YYYY-MM-DD).")
+            )
         elif value_date < today:
-            refuse("value_date", "value_date_past", "The value date is in the past.")
+            row_errors.append(RowError(index, "value_date", "value_date_past", "The value date is in the past."))
 
         reference = row.get("external_reference")
         if not isinstance(reference, str) or not reference.strip() or len(reference) > _REFERENCE_MAX:
-            refuse(
-                "external_reference",
-                "external_reference_invalid",
-                f"The external reference is a non-empty string of at most {_REFERENCE_MAX} characters.",
+            row_errors.append(
+                RowError(
+                    index,
+                    "external_reference",
+                    "external_reference_invalid",
+                    f"The external reference is a non-empty string of at most {_REFERENCE_MAX} characters.",
+                )
             )
         elif reference in existing:
-            refuse("external_reference", "duplicate_external_reference", "An obligation already has this reference.")
+            row_errors.append(
+                RowError(
+                    index,
+                    "external_reference",
+                    "duplicate_external_reference",
+                    "An obligation already has this reference.",
+                )
+            )
         elif reference in seen_references:
-            refuse(
-                "external_reference",
-                "duplicate_external_reference",
-                f"Row {seen_references[reference]} of this request has the same reference.",
+            row_errors.append(
+                RowError(
+                    index,
+                    "external_reference",
+                    "duplicate_external_reference",
+                    f"Row {seen_references[reference]} of this request has the same reference.",
+                )
             )
         else:
             seen_references[reference] = index
 
         memo = row.get("memo") or ""
         if not isinstance(memo, str) or len(memo) > _MEMO_MAX:
-            refuse("memo", "memo_invalid", f"The memo is a string of at most {_MEMO_MAX} characters.")
-
-        if len(errors) == before:
-            valid.append(
-                _ValidRow(
-                    payee_id=payee[0],
-                    currency=currency,
-                    amount=minor,
-                    value_date=value_date,
-                    external_reference=reference,
-                    memo=memo,
-                    needs_approval=minor > limits[currency][1],
-                )
+            row_errors.append(
+                RowError(index, "memo", "memo_invalid", f"The memo is a string of at most {_MEMO_MAX} characters.")
             )
+
+        if row_errors:
+            errors.extend(row_errors)
+        elif not errors:  # once a row failed nothing will be created: stop building rows
+            valid.append((payee[0], currency, minor, value_date, reference, memo, minor > limits[currency][1]))
     return valid, errors
 
 
@@ -316,25 +327,13 @@ def _insert(payer: Enterprise, valid: list[_ValidRow], created_by: Any) -> BulkC
     now = timezone.now()
     public_ids = public_ids_new("obl", len(valid))
     created_by_id = getattr(created_by, "pk", None)
+    pending = ObligationStatus.PENDING.value
     records = (
-        (
-            public_id,
-            payer.pk,
-            row.payee_id,
-            row.currency,
-            row.amount,
-            row.value_date,
-            row.external_reference,
-            row.memo,
-            ObligationStatus.PENDING.value,
-            row.needs_approval,
-            created_by_id,
-            "",
-            0,
-            now,
-            now,
+        (public_id, payer.pk, payee_id, currency, amount, value_date, reference, memo, pending, needs_approval)
+        + (created_by_id, "", 0, now, now)
+        for public_id, (payee_id, currency, amount, value_date, reference, memo, needs_approval) in zip(
+            public_ids, valid, strict=True
         )
-        for public_id, row in zip(public_ids, valid, strict=True)
     )
     if connection.vendor == "postgresql":
         # COPY: the fastest way into PostgreSQL, one stream for the whole request.
@@ -346,9 +345,7 @@ def _insert(payer: Enterprise, valid: list[_ValidRow], created_by: Any) -> BulkC
         Obligation.objects.bulk_create(
             (Obligation(**dict(zip(_COLUMNS, record, strict=True))) for record in records), batch_size=500
         )
-    return BulkCreateResult(
-        created=len(valid), public_ids=public_ids, needs_approval=sum(1 for row in valid if row.needs_approval)
-    )
+    return BulkCreateResult(created=len(valid), public_ids=public_ids, needs_approval=sum(1 for row in valid if row[6]))
 
 
 # Public ids for many rows at once: one CSPRNG call per request instead of one
