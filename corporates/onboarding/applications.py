@@ -310,7 +310,13 @@ def enterprise_apply(*, application: Application) -> ApplicationResult:
         if user_model.objects.filter(username__iexact=applicant_email).exists():
             raise ApplicantEmailTaken("A user with this email already exists.", field="applicant_email")
 
+    def forget_stored() -> None:
+        for document in stored:
+            private_document_storage().delete(document.file.name)
+        stored.clear()
+
     def apply() -> ApplicationResult:
+        forget_stored()  # files of an attempt that run_in_transaction is retrying
         refuse_duplicates()
         applicant.save()
         enterprise = Enterprise.objects.create(
@@ -357,9 +363,7 @@ def enterprise_apply(*, application: Application) -> ApplicationResult:
     try:
         return run_in_transaction(apply)
     except Exception as exc:
-        # The rows rolled back; the files on disk must go with them.
-        for document in stored:
-            private_document_storage().delete(document.file.name)
+        forget_stored()  # the rows rolled back; the files on disk go with them
         if isinstance(exc, IntegrityError) and not connection.in_atomic_block:
             # A concurrent application took a unique value after our checks: name it.
             refuse_duplicates()
