@@ -25,7 +25,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from config.errors import DomainError
 from corporates.models import Invitation, MemberRole, Membership
-from corporates.permissions import MANAGE_ROLES, membership_of, role_require
+from corporates.permissions import MANAGE_ROLES, RoleNotPermitted, membership_of, role_require
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +99,7 @@ def member_invite(*, actor: AbstractBaseUser, email: str, role: str, site_url: s
     token = secrets.token_urlsafe(32)
     now = timezone.now()
     with transaction.atomic():
+        _lock_members(actor=actor)
         Invitation.objects.filter(
             enterprise=actor_membership.enterprise, email=email, accepted_at__isnull=True, revoked_at__isnull=True
         ).update(revoked_at=now)
@@ -178,9 +179,8 @@ def invitation_accept(*, token: str, password: str) -> AbstractBaseUser:
 
 
 def invitation_revoke(*, actor: AbstractBaseUser, invitation: Invitation) -> Invitation:
-    actor_membership = membership_of(actor)
-    role_require(membership=actor_membership, roles=MANAGE_ROLES)
     with transaction.atomic():
+        actor_membership, _ = _lock_members(actor=actor)
         locked = Invitation.objects.select_for_update().get(pk=invitation.pk, enterprise=actor_membership.enterprise)
         if not locked.is_pending:
             raise InvitationUsed()
@@ -189,25 +189,42 @@ def invitation_revoke(*, actor: AbstractBaseUser, invitation: Invitation) -> Inv
     return locked
 
 
-def _lock_members(enterprise_id: int) -> list[Membership]:
-    # Lock every membership of the enterprise (in primary-key order) so that two
-    # admins demoting each other at once cannot leave the enterprise without one.
-    return list(Membership.objects.select_for_update().filter(enterprise_id=enterprise_id).order_by("pk"))
+def _lock_members(*, actor: AbstractBaseUser) -> tuple[Membership, list[Membership]]:
+    """Lock every membership of the actor's enterprise (in primary-key order) and re-check the actor.
+
+    Under these locks two admins demoting or removing each other at once
+    cannot leave the enterprise without one, and an admin demoted a moment
+    ago can no longer act on a role they held when the request began.
+    """
+    actor_membership = membership_of(actor)
+    role_require(membership=actor_membership, roles=MANAGE_ROLES)
+    members = list(
+        Membership.objects.select_for_update().filter(enterprise_id=actor_membership.enterprise_id).order_by("pk")
+    )
+    current = next((m for m in members if m.user_id == actor.pk), None)
+    if current is None:
+        raise RoleNotPermitted("You are no longer a member of this enterprise.")
+    role_require(membership=current, roles=MANAGE_ROLES)
+    return current, members
 
 
 def _admins_left_without(members: list[Membership], target: Membership) -> int:
     return sum(1 for m in members if m.role == MemberRole.ADMIN and m.pk != target.pk)
 
 
+def _target(members: list[Membership], membership: Membership) -> Membership:
+    target = next((m for m in members if m.pk == membership.pk), None)
+    if target is None:
+        raise Membership.DoesNotExist()  # another tenant's member: not found
+    return target
+
+
 def member_change_role(*, actor: AbstractBaseUser, membership: Membership, role: str) -> Membership:
-    actor_membership = membership_of(actor)
-    role_require(membership=actor_membership, roles=MANAGE_ROLES)
+    role_require(membership=membership_of(actor), roles=MANAGE_ROLES)
     role = _parse_role(role)
     with transaction.atomic():
-        members = _lock_members(actor_membership.enterprise_id)
-        target = next((m for m in members if m.pk == membership.pk), None)
-        if target is None:
-            raise Membership.DoesNotExist()  # another tenant's member: not found
+        _, members = _lock_members(actor=actor)
+        target = _target(members, membership)
         if role != MemberRole.ADMIN and target.role == MemberRole.ADMIN and not _admins_left_without(members, target):
             raise LastAdmin()
         target.role = role
@@ -217,13 +234,9 @@ def member_change_role(*, actor: AbstractBaseUser, membership: Membership, role:
 
 def member_remove(*, actor: AbstractBaseUser, membership: Membership) -> None:
     """Remove a member: the membership goes and the login is deactivated (its sessions stop working)."""
-    actor_membership = membership_of(actor)
-    role_require(membership=actor_membership, roles=MANAGE_ROLES)
     with transaction.atomic():
-        members = _lock_members(actor_membership.enterprise_id)
-        target = next((m for m in members if m.pk == membership.pk), None)
-        if target is None:
-            raise Membership.DoesNotExist()
+        _, members = _lock_members(actor=actor)
+        target = _target(members, membership)
         if target.role == MemberRole.ADMIN and not _admins_left_without(members, target):
             raise LastAdmin()
         user = target.user

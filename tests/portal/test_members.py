@@ -290,3 +290,39 @@ def test_the_members_page_shows_who_has_two_factor(make_member, portal_client):
     }
     assert members == {"admin@example.com": True, "v@example.com": False}
     assert viewer.role == "viewer"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_admins_demoting_each_other_at_once_leave_one_admin(make_member):
+    first, second = make_member("admin"), make_member("admin")
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def demote(actor, target) -> None:
+        try:
+            barrier.wait()
+            services.member_change_role(actor=actor.user, membership=target, role="viewer")
+            outcomes.append("demoted")
+        except (services.LastAdmin, RoleNotPermitted) as exc:
+            outcomes.append(exc.code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=demote, args=pair) for pair in ((first, second), (second, first))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # Whoever locked second finds they are no longer an admin.
+    assert sorted(outcomes) == ["demoted", "role_not_permitted"]
+    assert Membership.objects.filter(enterprise=first.enterprise, role="admin").count() == 1
+
+
+def test_a_demoted_admin_cannot_act_on_a_role_they_lost(make_member):
+    first, second, maker = make_member("admin"), make_member("admin"), make_member("maker")
+    services.member_change_role(actor=first.user, membership=second, role="viewer")
+    with pytest.raises(RoleNotPermitted):
+        services.member_change_role(actor=second.user, membership=maker, role="admin")
+    with pytest.raises(RoleNotPermitted):
+        services.member_invite(actor=second.user, email="x@example.com", role="admin", site_url=SITE)
