@@ -22,6 +22,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.utils.cache import add_never_cache_headers
 from django_otp import user_has_device
 
 from config.errors import DomainError
@@ -122,7 +123,10 @@ def portal_member(
             if membership.role not in allowed:
                 raise PermissionDenied(RoleNotPermitted.title)
             request.membership = membership
-            return view(request, *args, **kwargs)
+            response = view(request, *args, **kwargs)
+            # Balances, statements and once-shown secrets stay out of browser and proxy caches.
+            add_never_cache_headers(response)
+            return response
 
         return guarded
 

@@ -27,6 +27,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.module_loading import import_string
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 from django_otp import user_has_device
@@ -72,6 +73,7 @@ def _two_factor_passed(request: HttpRequest, device) -> None:
     otp_login(request, device)
 
 
+@never_cache
 @login_required
 def two_factor_verify(request: HttpRequest) -> HttpResponse:
     if request.user.is_verified():
@@ -98,6 +100,7 @@ def _qr_svg_data_uri(text: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
+@never_cache
 @login_required
 def two_factor_setup(request: HttpRequest) -> HttpResponse:
     try:
@@ -295,6 +298,7 @@ def invitation_revoke(request: HttpRequest, public_id: str) -> HttpResponse:
     return redirect("corporates:members")
 
 
+@never_cache
 def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
     try:
         invitation = member_services.invitation_lookup(token=token)

@@ -35,8 +35,10 @@ def test_balances_are_shown_exactly_per_currency(make_member, portal_client, min
     mint(member.enterprise, "2500000.00", "HKD")
     mint(member.enterprise, "0.01", "USD")
 
-    page = portal_client(member).get(reverse("corporates:dashboard")).content.decode()
+    response = portal_client(member).get(reverse("corporates:dashboard"))
+    page = response.content.decode()
 
+    assert "no-store" in response["Cache-Control"]
     assert 'data-testid="balance-HKD">2,500,000.00<' in page
     assert 'data-testid="balance-USD">0.01<' in page
     assert 'data-testid="balance-CNH">0.00<' in page

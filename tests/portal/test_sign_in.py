@@ -79,7 +79,9 @@ def test_the_setup_page_shows_the_secret_the_qr_code_carries(make_member):
     member = make_member("admin")
     client = Client()
     sign_in(client, member.user.username)
-    page = client.get(SETUP).content.decode()
+    response = client.get(SETUP)
+    assert "no-store" in response["Cache-Control"]
+    page = response.content.decode()
     device = TOTPDevice.objects.get(user=member.user)
     secret = base64.b32encode(device.bin_key).decode()
     shown = page.split('data-testid="totp-secret">')[1].split("</span>")[0].replace(" ", "")
