@@ -94,8 +94,7 @@ def member_invite(*, actor: AbstractBaseUser, email: str, role: str, site_url: s
     role_require(membership=actor_membership, roles=MANAGE_ROLES)
     role = _parse_role(role)
     email = _normalise_email(email)
-    if get_user_model().objects.filter(username__iexact=email).exists():
-        raise MemberAlreadyExists()
+    _former_login(email)  # refuses an address that is someone's active login
     token = secrets.token_urlsafe(32)
     now = timezone.now()
     with transaction.atomic():
@@ -132,6 +131,20 @@ def _invitation_send(invitation: Invitation, accept_url: str) -> None:
     )
 
 
+def _former_login(email: str) -> AbstractBaseUser | None:
+    """The login of someone who was removed from an enterprise (it may be invited again), or None.
+
+    ``MemberAlreadyExists`` when the address belongs to an active login, a
+    member of an enterprise, or a back-office account.
+    """
+    user = get_user_model().objects.filter(username__iexact=email).first()
+    if user is None:
+        return None
+    if user.is_active or user.is_staff or Membership.objects.filter(user=user).exists():
+        raise MemberAlreadyExists()
+    return user
+
+
 def invitation_lookup(*, token: str) -> Invitation:
     """The pending invitation behind a link, or the reason it cannot be used."""
     invitation = Invitation.objects.select_related("enterprise").filter(token_hash=_token_hash(token)).first()
@@ -165,13 +178,15 @@ def invitation_accept(*, token: str, password: str) -> AbstractBaseUser:
         if invitation is None:
             raise InvitationInvalid()
         _require_usable(invitation)
-        User = get_user_model()
-        if User.objects.filter(username__iexact=invitation.email).exists():
-            raise MemberAlreadyExists()
-        user = User(username=invitation.email, email=invitation.email)
+        user = _former_login(invitation.email)
+        if user is None:
+            user = get_user_model()(username=invitation.email, email=invitation.email)
         validate_password(password, user=user)
         user.set_password(password)
+        user.is_active = True
         user.save()
+        # A returning member enrols a new authenticator: the old one left with them.
+        TOTPDevice.objects.filter(user=user).delete()
         Membership.objects.create(user=user, enterprise=invitation.enterprise, role=invitation.role)
         invitation.accepted_at = timezone.now()
         invitation.save(update_fields=["accepted_at"])

@@ -19,6 +19,7 @@ from django.utils import timezone
 from corporates import members as services
 from corporates.models import Invitation, MemberRole, Membership
 from corporates.permissions import RoleNotPermitted
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -326,3 +327,24 @@ def test_a_demoted_admin_cannot_act_on_a_role_they_lost(make_member):
         services.member_change_role(actor=second.user, membership=maker, role="admin")
     with pytest.raises(RoleNotPermitted):
         services.member_invite(actor=second.user, email="x@example.com", role="admin", site_url=SITE)
+
+
+def test_a_removed_member_can_be_invited_back_and_enrols_afresh(make_member, device_for):
+    admin, maker = make_member("admin"), make_member("maker")
+    device_for(maker)
+    services.member_remove(actor=admin.user, membership=maker)
+
+    issued = services.member_invite(actor=admin.user, email=maker.user.username, role="viewer", site_url=SITE)
+    user = services.invitation_accept(token=token_of(issued), password=NEW_PASSWORD)
+
+    assert user.pk == maker.user.pk
+    assert user.is_active
+    assert user.check_password(NEW_PASSWORD)
+    assert user.membership.role == "viewer"
+    assert not user.totpdevice_set.exists()
+
+
+def test_a_back_office_login_cannot_be_invited(make_member):
+    staff = UserFactory(is_staff=True, is_active=False)
+    with pytest.raises(services.MemberAlreadyExists):
+        services.member_invite(actor=make_member("admin").user, email=staff.username, role="viewer", site_url=SITE)
