@@ -86,3 +86,10 @@ class OwnerForm(forms.Form):
 
 
 OwnerFormSet = forms.formset_factory(OwnerForm, extra=4, max_num=10, validate_max=True)
+
+
+class DocumentUploadForm(forms.Form):
+    kind = forms.ChoiceField(label="Document", choices=DocumentKind.choices)
+    file = forms.FileField(
+        label="File", help_text="PDF, PNG or JPEG.", widget=forms.ClearableFileInput(attrs={"accept": ACCEPT_DOCUMENTS})
+    )

@@ -11,17 +11,26 @@ import logging
 
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from config import money
-from corporates.forms_onboarding import ApplicationForm, OwnerFormSet, volume_field_name
-from corporates.models import DocumentKind, KybDocument
-from corporates.onboarding.applications import Application, ApplicationInvalid, OwnerInput, enterprise_apply
+from config.errors import DomainError
+from corporates.forms_onboarding import ApplicationForm, DocumentUploadForm, OwnerFormSet, volume_field_name
+from corporates.models import DocumentKind, EnterpriseStatus, KybDocument, MemberRole
+from corporates.onboarding.applications import (
+    Application,
+    ApplicationInvalid,
+    OwnerInput,
+    enterprise_apply,
+    kyb_document_add,
+)
 from corporates.onboarding.limits import limits_all_for
 from corporates.permissions import NotAMember, membership_of, portal_member, two_factor_pending
 
 logger = logging.getLogger(__name__)
+OPEN_STATUSES = (EnterpriseStatus.APPLIED, EnterpriseStatus.UNDER_REVIEW)
 
 
 def _form_field_for(error_field: str, form: ApplicationForm, owners: OwnerFormSet) -> tuple[object, str | None]:
@@ -86,8 +95,30 @@ def application_apply(request: HttpRequest) -> HttpResponse:
 
 @portal_member()
 def application_status(request: HttpRequest) -> HttpResponse:
+    """The status page; an enterprise admin also adds documents here while the application is open."""
     enterprise = request.membership.enterprise
+    is_admin = request.membership.role == MemberRole.ADMIN
+    upload_form = DocumentUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST":
+        if not is_admin:
+            raise PermissionDenied("Only an enterprise admin adds documents.")
+        if upload_form.is_valid():
+            try:
+                document = kyb_document_add(
+                    enterprise=enterprise,
+                    kind=upload_form.cleaned_data["kind"],
+                    upload=upload_form.cleaned_data["file"],
+                    actor=request.user,
+                )
+            except ApplicationInvalid as exc:
+                upload_form.add_error(exc.field if exc.field in upload_form.fields else None, exc.message)
+            except DomainError as exc:
+                upload_form.add_error(None, exc.message)
+            else:
+                messages.success(request, f"{document.get_kind_display()} added.")
+                return redirect("corporates:application_status")
     context = {
+        "upload_form": upload_form if is_admin and (enterprise.status in OPEN_STATUSES or upload_form.errors) else None,
         "enterprise": enterprise,
         "profile": getattr(enterprise, "kyb_profile", None),
         "changes": enterprise.status_changes.order_by("-created_at", "-id"),

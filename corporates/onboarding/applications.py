@@ -175,16 +175,40 @@ def _document_store(
     return document
 
 
+class KybDocumentsClosed(DomainError):
+    code = "kyb_documents_closed"
+    title = "Documents can be added only while the application is open (applied or under review)."
+
+
 def kyb_document_add(
     *, enterprise: Enterprise, kind: str, upload: File, actor: AbstractBaseUser | None = None
 ) -> KybDocument:
-    """Add a document to an enterprise's file (at application, or later on request of the back office)."""
+    """Add a document to an open application (e.g. a newer proof of address the back office asked for).
+
+    Earlier documents stay: the back office sees every version, with who uploaded it and when.
+    """
     if kind not in DocumentKind.values:
-        raise ApplicationInvalid(f"Unknown document kind {kind!r}.", field=kind)
-    inspected = document_inspect(upload=upload, field_name=kind)
-    return run_in_transaction(
-        lambda: _document_store(enterprise=enterprise, kind=kind, upload=upload, inspected=inspected, actor=actor)
-    )
+        raise ApplicationInvalid(f"Unknown document kind {kind!r}.", field="kind")
+    inspected = document_inspect(upload=upload, field_name="file")
+    stored: list[KybDocument] = []
+
+    def add() -> KybDocument:
+        locked = Enterprise.objects.select_for_update().get(pk=enterprise.pk)
+        if locked.status not in (EnterpriseStatus.APPLIED, EnterpriseStatus.UNDER_REVIEW):
+            raise KybDocumentsClosed(
+                f"{locked.legal_name} is {locked.get_status_display().lower()}: "
+                "documents are added only while the application is open."
+            )
+        document = _document_store(enterprise=locked, kind=kind, upload=upload, inspected=inspected, actor=actor)
+        stored.append(document)
+        return document
+
+    try:
+        return run_in_transaction(add)
+    except Exception:
+        for document in stored:
+            private_document_storage().delete(document.file.name)
+        raise
 
 
 def _required(value: str, field_name: str, label: str) -> str:

@@ -121,3 +121,22 @@ def sanctions_list(db, write_sanctions_csv):
 def back_office(db, fast_password_hashing):
     """A superuser of the back office (Django admin)."""
     return UserFactory(username="reviewer@harbourline.example", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def verified_client():
+    """A test client signed in as ``user`` and past two-factor (a confirmed TOTP device is used)."""
+    from django.test import Client
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    def make(user) -> Client:
+        client = Client()
+        client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=True)
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+        return client
+
+    return make

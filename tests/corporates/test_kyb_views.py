@@ -187,3 +187,53 @@ def test_a_document_missing_from_storage_is_404_not_500(applied, client, back_of
     (kyb_media_root / document.file.name).unlink()
     client.force_login(back_office)
     assert client.get(reverse("corporates:kyb_document", args=[document.public_id])).status_code == 404
+
+
+STATUS = reverse("corporates:application_status")
+
+
+def test_an_admin_adds_a_document_while_the_application_is_open(applied, verified_client, back_office):
+    client = verified_client(applied.applicant)
+    page = client.get(STATUS)
+    assert page.context["upload_form"] is not None
+
+    response = client.post(
+        STATUS, {"kind": "proof_of_address", "file": SimpleUploadedFile("newer-bill.pdf", PDF_BYTES)}
+    )
+
+    assert response.status_code == 302
+    documents = applied.enterprise.kyb_documents.filter(kind="proof_of_address").order_by("uploaded_at")
+    assert [d.original_name for d in documents] == ["bill.png", "newer-bill.pdf"]  # both versions kept
+    assert documents.last().uploaded_by == applied.applicant
+
+
+def test_a_fake_pdf_added_later_is_refused(applied, verified_client):
+    client = verified_client(applied.applicant)
+    response = client.post(STATUS, {"kind": "proof_of_address", "file": SimpleUploadedFile("x.pdf", b"plain text")})
+    assert response.status_code == 200
+    assert "not a PDF, PNG or JPEG" in str(response.context["upload_form"].errors)
+    assert applied.enterprise.kyb_documents.count() == 2
+
+
+def test_no_documents_are_added_once_decided(apply, verified_client, back_office, platform):
+    from corporates.onboarding.applications import KybDocumentsClosed, kyb_document_add
+    from corporates.services import enterprise_approve
+
+    result = apply()
+    enterprise_approve(enterprise=result.enterprise, reason="ok", actor=back_office)
+    client = verified_client(result.applicant)
+    assert client.get(STATUS).context["upload_form"] is None
+    response = client.post(STATUS, {"kind": "proof_of_address", "file": SimpleUploadedFile("a.pdf", PDF_BYTES)})
+    assert "only while the application is open" in str(response.context["upload_form"].errors)
+    with pytest.raises(KybDocumentsClosed):
+        kyb_document_add(
+            enterprise=result.enterprise, kind="proof_of_address", upload=SimpleUploadedFile("a.pdf", PDF_BYTES)
+        )
+    assert result.enterprise.kyb_documents.count() == 2
+
+
+def test_only_an_admin_adds_documents(applied, member_client):
+    client = member_client(applied.enterprise, role=MemberRole.VIEWER)
+    response = client.post(STATUS, {"kind": "proof_of_address", "file": SimpleUploadedFile("a.pdf", PDF_BYTES)})
+    assert response.status_code == 403
+    assert applied.enterprise.kyb_documents.count() == 2
