@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -324,6 +325,33 @@ def payout_enqueue(*, redemption_id: int) -> None:
         logger.exception("could not queue the payout of redemption %s; the sweep will", redemption_id)
 
 
+_clients: dict[tuple, RailsClient] = {}
+_clients_lock = threading.Lock()
+
+
+def _rails() -> RailsClient:
+    """One client per process and configuration, kept open (it is thread-safe).
+
+    Building an httpx client loads a TLS context (tens of milliseconds); the
+    payout path runs once per redemption, so it reuses the client and its
+    kept-alive connections instead.
+    """
+    key = (
+        settings.BANK_RAILS_BASE_URL,
+        settings.BANK_RAILS_SECRET_KEY,
+        settings.BANK_RAILS_ACCOUNT_ID,
+        settings.BANK_RAILS_TIMEOUT_S,
+        settings.BANK_RAILS_CONNECT_TIMEOUT_S,
+        settings.BANK_RAILS_MAX_RETRIES,
+        settings.BANK_RAILS_RETRY_BACKOFF_S,
+    )
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = _clients[key] = rails_client()
+        return client
+
+
 def _destination_for(bank_account: BankAccount, rails: RailsClient) -> str:
     """The bank's id for the verified account, registering it there once (idempotent on its public id)."""
     known = PayoutDestination.objects.filter(bank_account=bank_account).values_list("external_account_id", flat=True)
@@ -355,25 +383,25 @@ def redemption_payout_create(*, redemption_id: int) -> Redemption:
     if redemption.state != RedemptionState.PROCESSING or redemption.payout_id:
         return redemption
     Redemption.objects.filter(pk=redemption.pk).update(payout_attempts=F("payout_attempts") + 1)
-    with rails_client() as rails:
-        try:
-            destination = _destination_for(redemption.bank_account, rails)
-            payout = rails.payout_create(
-                amount_minor=redemption.amount,  # the amount redeemed, to the minor unit: no fee line
-                currency=redemption.currency,
-                destination=destination,
-                idempotency_key=redemption.payout_idempotency_key,
-                metadata={"redemption": redemption.public_id, "enterprise": redemption.enterprise.public_id},
-                description=f"Harbourline redemption {redemption.public_id}",
-            )
-        except RailsInvalidRequest as exc:
-            if isinstance(exc, RailsIdempotencyError):
-                raise  # our key with other parameters: a bug to look at, never a reason to return funds
-            return _fail(
-                redemption_id=redemption.pk,
-                code=exc.stripe_code or exc.code,
-                message=f"The bank refused the payout: {exc.message}",
-            )
+    rails = _rails()
+    try:
+        destination = _destination_for(redemption.bank_account, rails)
+        payout = rails.payout_create(
+            amount_minor=redemption.amount,  # the amount redeemed, to the minor unit: no fee line
+            currency=redemption.currency,
+            destination=destination,
+            idempotency_key=redemption.payout_idempotency_key,
+            metadata={"redemption": redemption.public_id, "enterprise": redemption.enterprise.public_id},
+            description=f"Harbourline redemption {redemption.public_id}",
+        )
+    except RailsInvalidRequest as exc:
+        if isinstance(exc, RailsIdempotencyError):
+            raise  # our key with other parameters: a bug to look at, never a reason to return funds
+        return _fail(
+            redemption_id=redemption.pk,
+            code=exc.stripe_code or exc.code,
+            message=f"The bank refused the payout: {exc.message}",
+        )
     _test_crash_point()
     if payout.amount_minor != redemption.amount or payout.currency != redemption.currency:
         raise PayoutMismatch(f"Payout {payout.id} is {payout.amount_minor} {payout.currency}.")
