@@ -62,3 +62,15 @@ def test_alerts_are_acknowledged_by_an_action(admin_client, inventory, now):
     )
 
     assert InventoryAlert.objects.get(pk=alert.pk).acknowledged_at is not None
+
+
+def test_deactivating_a_manual_rate_in_admin_hands_back_to_the_feed(admin_client, rate_sources):
+    admin_client.post(reverse("admin:fx_manualrate_add"), {"currency": "CNH", "mid": "7.2500", "note": ""})
+    manual = ManualRate.objects.get(is_active=True)
+
+    admin_client.post(
+        reverse("admin:fx_manualrate_changelist"), {"action": "deactivate", "_selected_action": [manual.pk]}
+    )
+
+    assert not ManualRate.objects.filter(is_active=True).exists()
+    assert selectors.rates_current().sources["CNH"] == "simulated"
