@@ -304,6 +304,7 @@ KYB_DEFAULT_LIMITS = {
 REST_FRAMEWORK.update(
     {
         "DEFAULT_AUTHENTICATION_CLASSES": ["corporates.api.authentication.ApiKeyAuthentication"],
+        "DEFAULT_PARSER_CLASSES": ["config.api.parsers.StrictJSONParser"],
         "DEFAULT_PERMISSION_CLASSES": [
             "corporates.api.permissions.IsApiClient",
             "corporates.api.permissions.HasScope",

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, status
@@ -138,6 +139,13 @@ def problem_for_exception(exc: BaseException, *, instance: str | None = None) ->
             status_code=400, code=exc.code, title="The money in the request is invalid.", detail=exc.message,
             instance=instance, errors=errors,
         )  # fmt: skip
+        return body, 400, headers
+    if isinstance(exc, RequestDataTooBig):
+        body = problem(status_code=413, code="request_too_large", title="The request body is too large.",
+                       instance=instance)  # fmt: skip
+        return body, 413, headers
+    if isinstance(exc, SuspiciousOperation):
+        body = problem(status_code=400, code="bad_request", title="The request is malformed.", instance=instance)
         return body, 400, headers
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()

@@ -119,15 +119,18 @@ def test_a_key_without_read_scope_cannot_read(enterprise, make_client):
 # --- /me -------------------------------------------------------------------------------
 
 
-def test_me_shows_enterprise_key_scopes_and_limits(enterprise, make_client):
+def test_me_shows_enterprise_key_scopes_and_limits(enterprise, make_client, settings):
     client = make_client(enterprise, scopes=["read", "fx"])
     body = client.get("/api/v1/me").json()
     assert body["enterprise"] == {"id": enterprise.public_id, "name": enterprise.legal_name, "status": "approved"}
     assert body["api_key"]["scopes"] == ["fx", "read"]
     assert body["api_key"]["id"].startswith("key_")
-    if body["limits"] is not None:  # once the KYB limits selector is in the tree
-        assert {row["currency"] for row in body["limits"]} == {"HKD", "USD", "CNH"}
-        assert set(body["limits"][0]["single_payment"]) == {"amount", "currency"}
+    limits = {row["currency"]: row for row in body["limits"]}
+    assert set(limits) == {"HKD", "USD", "CNH"}
+    assert limits["HKD"]["single_payment"] == {
+        "amount": settings.KYB_DEFAULT_LIMITS["HKD"]["single_payment"],
+        "currency": "HKD",
+    }
 
 
 # --- problem details -----------------------------------------------------------------
@@ -213,3 +216,31 @@ def test_money_field_keeps_the_refusal_code_per_subfield():
     ok = Payment(data={"amount": {"amount": "1250.50", "currency": "CNH"}})
     assert ok.is_valid()
     assert Payment(ok.validated_data).data["amount"] == {"amount": "1250.50", "currency": "CNH"}
+
+
+def test_a_body_over_the_size_limit_is_413_not_500(client_a, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = client_a.post(
+        "/api/v1/webhook-endpoints", {"url": "https://a.example.com/" + "x" * 2000, "event_types": ["*"]},
+        format="json", HTTP_IDEMPOTENCY_KEY="big-1",
+    )  # fmt: skip
+    assert_problem(response, 413, "request_too_large")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"url": "https://a.example.com/h", "event_types": ["*"], "description": "a\\u0000b"}',
+        '{"url": "https://a.example.com/h", "event_types": ["*"], "description": "\\ud800"}',
+        '{"url": "https://a.example.com/h", "event_types": ["*"], "\\u0000": 1}',
+        '{"url": "https://a.example.com/h", "event_types": ["*"], "n": NaN}',
+        '{"url": "https://a.example.com/h", "event_types": ["*"], "n": -Infinity}',
+        "[" * 100_000 + "]" * 100_000,
+    ],
+    ids=["nul", "surrogate", "nul-key", "nan", "infinity", "deep"],
+)
+def test_json_that_no_column_can_store_is_malformed_not_a_500(client_a, raw):
+    response = client_a.generic(
+        "POST", "/api/v1/webhook-endpoints", raw, content_type="application/json", HTTP_IDEMPOTENCY_KEY="nul-1"
+    )
+    assert_problem(response, 400, "malformed_request")

@@ -60,8 +60,39 @@ def _fx_quote(enterprise: Enterprise) -> str:
     return quote.public_id
 
 
+def _redemption(enterprise: Enterprise) -> str:
+    from corporates.api_keys import api_key_create
+    from corporates.onboarding.banking import bank_account_verify
+    from settlement.ledger.models import AccountKind, EntryKind
+    from settlement.ledger.selectors import platform_account, wallet_for
+    from settlement.ledger.services import ledger_post, legs_debit_credit
+    from settlement.redemptions.services import Actor, redemption_request
+
+    ledger_post(
+        idempotency_key=f"tenancy-redemption-funds:{enterprise.public_id}",
+        kind=EntryKind.MINT,
+        legs=legs_debit_credit(
+            debit=platform_account(kind=AccountKind.RESERVE, currency="HKD"),
+            credit=wallet_for(enterprise=enterprise, currency="HKD"),
+            minor=10_000,
+        ),
+    )
+    account = bank_account_register(
+        enterprise=enterprise, holder_name="A Holdings Ltd", bank_name="Bank A", account_number="87654321",
+        currency="HKD",
+    )  # fmt: skip
+    bank_account_verify(bank_account=account)
+    key = api_key_create(enterprise=enterprise, name="tenancy", scopes=["redemptions"], created_by=None).api_key
+    redemption = redemption_request(
+        enterprise=enterprise, amount=Decimal("10.00"), currency="HKD", bank_account=account,
+        actor=Actor(api_key=key),
+    )  # fmt: skip
+    return redemption.public_id
+
+
 TENANT_OBJECT_FACTORIES: dict[str, Callable[[Enterprise], str]] = {
     "fx.Quote": _fx_quote,
+    "settlement.Redemption": _redemption,
     "corporates.WebhookEndpoint": lambda enterprise: webhook_endpoint_create(
         enterprise=enterprise, url="https://a.example.com/hooks", event_types=["*"], created_by=None
     ).public_id,
