@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config import money
+from config.api.filters import UtcIsoDateTimeFilter
 from config.api.pagination import ApiCursorPagination
 from config.api.renderers import CSVRenderer
 from corporates.api.idempotency import idempotent
@@ -88,8 +89,8 @@ class SwapFilter(django_filters.FilterSet):
     )
     sell_currency = django_filters.ChoiceFilter(choices=money.CURRENCY_CHOICES)
     buy_currency = django_filters.ChoiceFilter(choices=money.CURRENCY_CHOICES)
-    accepted_after = django_filters.IsoDateTimeFilter(field_name="accepted_at", lookup_expr="gte")
-    accepted_before = django_filters.IsoDateTimeFilter(field_name="accepted_at", lookup_expr="lt")
+    accepted_after = UtcIsoDateTimeFilter(field_name="accepted_at", lookup_expr="gte")
+    accepted_before = UtcIsoDateTimeFilter(field_name="accepted_at", lookup_expr="lt")
 
     class Meta:
         model = Swap
