@@ -327,6 +327,8 @@ SPECTACULAR_SETTINGS.update(
             "config.api.schema.problem_details_hook",
         ],
         "COMPONENT_SPLIT_REQUEST": True,
+        # One schema component for the platform's currencies, whichever field names them.
+        "ENUM_NAME_OVERRIDES": {"CurrencyEnum": "config.money.CURRENCY_CODES"},
     }
 )
 # Per API key, "<count>/<s|min|hour>"; counted in the api_throttle cache,
