@@ -3,6 +3,8 @@
 from django.urls import path
 
 from settlement.api import ledger, redemptions
+from settlement.netting import api as netting_api
+from settlement.obligations import api as obligations_api
 
 urlpatterns: list = [
     path("balances", ledger.BalancesView.as_view(), name="api-balances"),
@@ -14,4 +16,12 @@ urlpatterns: list = [
     path("redemptions/<str:id>/approve", redemptions.RedemptionApproveView.as_view(), name="api-redemption-approve"),
     path("redemptions/<str:id>/cancel", redemptions.RedemptionCancelView.as_view(), name="api-redemption-cancel"),
     path("reserves", redemptions.ReservesView.as_view(), name="api-reserves"),
+    # Obligations and netting (issue 6).
+    path("obligations", obligations_api.ObligationListView.as_view(), name="api-obligations"),
+    path("obligations/bulk", obligations_api.ObligationBulkView.as_view(), name="api-obligations-bulk"),
+    path("obligations/<str:id>", obligations_api.ObligationDetailView.as_view(), name="api-obligation"),
+    path("obligations/<str:id>/cancel", obligations_api.ObligationCancelView.as_view(), name="api-obligation-cancel"),
+    path("netting/preview", netting_api.NettingPreviewView.as_view(), name="api-netting-preview"),
+    path("netting/batches", netting_api.NettingBatchListView.as_view(), name="api-netting-batches"),
+    path("netting/batches/<str:id>", netting_api.NettingBatchDetailView.as_view(), name="api-netting-batch"),
 ]

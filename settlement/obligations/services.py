@@ -205,7 +205,13 @@ def obligations_create_bulk(
 def _validate_rows(payer: Enterprise, rows: Sequence[Mapping[str, Any]]) -> tuple[list[_ValidRow], list[RowError]]:
     today = timezone.localdate()
     limits = limits_for(enterprise=payer)
-    payee_keys = {row.get("payee") for row in rows if isinstance(row, Mapping) and isinstance(row.get("payee"), str)}
+    # Strings from outside may hold NUL, which PostgreSQL text refuses: such a
+    # key names nothing, and such a reference or memo is invalid.
+    payee_keys = {
+        row.get("payee")
+        for row in rows
+        if isinstance(row, Mapping) and isinstance(row.get("payee"), str) and "\x00" not in row["payee"]
+    }
     payees = {
         public_id: (pk, status)
         for public_id, pk, status in Enterprise.objects.filter(public_id__in=payee_keys).values_list(
@@ -215,7 +221,7 @@ def _validate_rows(payer: Enterprise, rows: Sequence[Mapping[str, Any]]) -> tupl
     references = [row.get("external_reference") for row in rows if isinstance(row, Mapping)]
     existing = set(
         Obligation.objects.filter(
-            payer=payer, external_reference__in=[r for r in references if isinstance(r, str)]
+            payer=payer, external_reference__in=[r for r in references if isinstance(r, str) and "\x00" not in r]
         ).values_list("external_reference", flat=True)
     )
 
@@ -267,7 +273,12 @@ def _validate_rows(payer: Enterprise, rows: Sequence[Mapping[str, Any]]) -> tupl
             row_errors.append(RowError(index, "value_date", "value_date_past", "The value date is in the past."))
 
         reference = row.get("external_reference")
-        if not isinstance(reference, str) or not reference.strip() or len(reference) > _REFERENCE_MAX:
+        if (
+            not isinstance(reference, str)
+            or not reference.strip()
+            or len(reference) > _REFERENCE_MAX
+            or "\x00" in reference
+        ):
             row_errors.append(
                 RowError(
                     index,
@@ -298,7 +309,7 @@ def _validate_rows(payer: Enterprise, rows: Sequence[Mapping[str, Any]]) -> tupl
             seen_references[reference] = index
 
         memo = row.get("memo") or ""
-        if not isinstance(memo, str) or len(memo) > _MEMO_MAX:
+        if not isinstance(memo, str) or len(memo) > _MEMO_MAX or "\x00" in memo:
             row_errors.append(
                 RowError(index, "memo", "memo_invalid", f"The memo is a string of at most {_MEMO_MAX} characters.")
             )

@@ -87,6 +87,8 @@ def test_bulk_with_any_bad_row_creates_nothing_and_names_every_error(make_enterp
         {**row(payee, "R-11"), "value_date": "22/11/2026"},
         row(payee, "R-12", amount="50000000.01"),
         row(payee, ""),
+        row("ent_\x00", "R-15"),
+        row(payee, "NUL\x00REF"),
     ]
     with pytest.raises(ObligationsInvalid) as caught:
         obligations_create_bulk(payer=payer, rows=rows)
@@ -106,6 +108,8 @@ def test_bulk_with_any_bad_row_creates_nothing_and_names_every_error(make_enterp
         (12, "value_date_invalid"),
         (13, "over_single_payment_limit"),
         (14, "external_reference_invalid"),
+        (15, "payee_unknown"),
+        (16, "external_reference_invalid"),
     }
     assert Obligation.objects.count() == 1  # only TAKEN, from before
 
