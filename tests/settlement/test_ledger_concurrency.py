@@ -41,8 +41,14 @@ pytestmark = pytest.mark.django_db(
 THREADS = 16
 
 
-def run_in_threads(count: int, work: Callable[[int], object]) -> tuple[list[object], list[BaseException]]:
-    """Run ``work(i)`` in ``count`` threads; return their results and every exception they raised."""
+def run_in_threads(
+    count: int, work: Callable[[int], object], *, barriers: tuple[threading.Barrier, ...] = ()
+) -> tuple[list[object], list[BaseException]]:
+    """Run ``work(i)`` in ``count`` threads; return their results and every exception they raised.
+
+    A thread that fails breaks ``barriers``, so that the others stop waiting
+    for it and the test fails instead of hanging.
+    """
     results: list[object] = [None] * count
     errors: list[BaseException] = []
 
@@ -51,17 +57,23 @@ def run_in_threads(count: int, work: Callable[[int], object]) -> tuple[list[obje
             results[index] = work(index)
         except BaseException as exc:
             errors.append(exc)
+            for barrier in barriers:
+                barrier.abort()
         finally:
             # Each thread has its own connection; leave none open behind the test.
             connection.close()
 
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
+    threads = [threading.Thread(target=target, args=(i,), daemon=True) for i in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
     assert not any(thread.is_alive() for thread in threads), "a thread hung (deadlock?)"
     return results, errors
+
+
+def new_barrier() -> threading.Barrier:
+    return threading.Barrier(THREADS, timeout=60)
 
 
 def wallet_balances(ids) -> dict[int, int]:
@@ -134,9 +146,9 @@ def test_racing_for_the_last_funds_of_one_wallet_exactly_one_wins_each_round(
     source = wallet(make_enterprise(), "CNH")
     payees = [wallet(make_enterprise(), "CNH") for _ in range(4)]
     mint(source, "100.00")
-    start = threading.Barrier(THREADS)
-    done = threading.Barrier(THREADS)
-    topped_up = threading.Barrier(THREADS)
+    start = new_barrier()
+    done = new_barrier()
+    topped_up = new_barrier()
     balance_seen: list[int] = []
 
     def work(index: int) -> list[str]:
@@ -160,7 +172,7 @@ def test_racing_for_the_last_funds_of_one_wallet_exactly_one_wins_each_round(
             topped_up.wait()
         return outcomes
 
-    results, errors = run_in_threads(THREADS, work)
+    results, errors = run_in_threads(THREADS, work, barriers=(start, done, topped_up))
 
     assert errors == []
     per_round = [Counter(result[round_no] for result in results) for round_no in range(rounds)]
@@ -176,7 +188,7 @@ def test_racing_for_the_last_funds_of_one_wallet_exactly_one_wins_each_round(
 def test_the_same_key_posted_by_many_threads_at_once_creates_one_entry(make_enterprise, mint, wallet, ledger_path):
     payer, payee = wallet(make_enterprise()), wallet(make_enterprise())
     mint(payer, "100.00")
-    barrier = threading.Barrier(THREADS)
+    barrier = new_barrier()
 
     def work(index: int) -> PostResult:
         barrier.wait()
@@ -187,7 +199,7 @@ def test_the_same_key_posted_by_many_threads_at_once_creates_one_entry(make_ente
             legs=legs_debit_credit(debit=payer, credit=payee, minor=60_00),
         )
 
-    results, errors = run_in_threads(THREADS, work)
+    results, errors = run_in_threads(THREADS, work, barriers=(barrier,))
 
     assert errors == []
     assert JournalEntry.objects.filter(idempotency_key="pay-once").count() == 1
@@ -204,7 +216,7 @@ def test_the_same_key_with_different_content_from_many_threads_conflicts(make_en
     for payer in payers:
         mint(payer, "100.00")
     start = wallet_balances(a.id for a in payers + payees)
-    barrier = threading.Barrier(THREADS)
+    barrier = new_barrier()
 
     def work(index: int) -> tuple[PostResult, int]:
         barrier.wait()
@@ -213,7 +225,7 @@ def test_the_same_key_with_different_content_from_many_threads_conflicts(make_en
         legs = legs_debit_credit(debit=payers[index % 4], credit=payees[(index // 4) % 4], minor=amount)
         return ledger_post(idempotency_key="contested", kind=EntryKind.TRANSFER, legs=legs), index
 
-    results, errors = run_in_threads(THREADS, work)
+    results, errors = run_in_threads(THREADS, work, barriers=(barrier,))
 
     assert [type(error) for error in errors] == [IdempotencyConflict] * (THREADS - 1)
     (winner,) = [r for r in results if r is not None]
@@ -247,7 +259,7 @@ def test_an_entry_reversed_by_many_threads_at_once_is_reversed_once(
         legs=legs_debit_credit(debit=payer, credit=payee, minor=60_00),
     )
     payee_before = Account.objects.get(pk=payee.pk).balance
-    barrier = threading.Barrier(THREADS)
+    barrier = new_barrier()
 
     def work(index: int) -> PostResult:
         barrier.wait()
@@ -259,7 +271,7 @@ def test_an_entry_reversed_by_many_threads_at_once_is_reversed_once(
                 assert JournalEntry.objects.filter(pk=original.entry_id).exists()
                 raise
 
-    results, errors = run_in_threads(THREADS, work)
+    results, errors = run_in_threads(THREADS, work, barriers=(barrier,))
 
     assert [type(error) for error in errors] == [EntryAlreadyReversed] * (THREADS - 1)
     assert [r.created for r in results if r is not None] == [True]
