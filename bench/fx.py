@@ -41,7 +41,9 @@ CLIENTS = 8
 WORKERS = 4
 HOST = "127.0.0.1"
 PAIR = ("USD", "HKD")
-QUOTE_BODY = json.dumps({"sell_currency": "USD", "buy_currency": "HKD", "sell_amount": "125.00"}).encode()
+QUOTE_BODY = json.dumps(
+    {"sell_currency": "USD", "buy_currency": "HKD", "sell_amount": {"amount": "125.00", "currency": "USD"}}
+).encode()
 
 TARGETS = {"quote_p99_ms": 15.0, "quotes_per_s": 1000.0, "quote_accept_per_s": 300.0}
 

@@ -12,30 +12,27 @@ CURRENCY_CHOICES = list(money.CURRENCY_CODES)
 
 
 class QuoteCreateSerializer(serializers.Serializer):
-    """Sell one currency for another; give exactly one of ``sell_amount`` or ``buy_amount``."""
+    """Sell one currency for another. Name both currencies, and fix exactly one amount as money.
 
-    sell_currency = serializers.ChoiceField(choices=CURRENCY_CHOICES)
-    buy_currency = serializers.ChoiceField(choices=CURRENCY_CHOICES)
-    sell_amount = serializers.JSONField(
-        required=False, help_text='What you pay, a decimal string in sell_currency ("1000.00"); the buy side follows.'
-    )
-    buy_amount = serializers.JSONField(
-        required=False, help_text="What you receive, a decimal string in buy_currency; the sell side follows."
-    )
+    ``{"sell_currency": "USD", "buy_currency": "HKD", "sell_amount": {"amount": "1000.00", "currency": "USD"}}``
+    asks what 1,000.00 USD buys; ``buy_amount`` instead asks what a given amount costs.
+    """
+
+    sell_currency = serializers.ChoiceField(choices=CURRENCY_CHOICES, help_text="What you pay in.")
+    buy_currency = serializers.ChoiceField(choices=CURRENCY_CHOICES, help_text="What you receive.")
+    sell_amount = MoneyField(required=False, help_text="Fix what you pay (in sell_currency); the buy side follows.")
+    buy_amount = MoneyField(required=False, help_text="Fix what you receive (in buy_currency); the sell side follows.")
 
     def validate(self, attrs):
         if ("sell_amount" in attrs) == ("buy_amount" in attrs):
             error = serializers.ErrorDetail("Give exactly one of sell_amount or buy_amount.", "quote_amount_invalid")
             raise serializers.ValidationError({"sell_amount": [error]})
-        for side in ("sell", "buy"):
-            field = f"{side}_amount"
-            if field in attrs:
-                # parse_amount refuses floats, exponents, too many places… each with its own code.
-                try:
-                    attrs[field] = money.parse_amount(attrs[field], attrs[f"{side}_currency"], field=field)
-                except money.MoneyParseError as exc:
-                    error = serializers.ErrorDetail(exc.message, exc.code)
-                    raise serializers.ValidationError({field: [error]}) from exc
+        side = "sell" if "sell_amount" in attrs else "buy"
+        fixed = attrs.pop(f"{side}_amount")
+        if fixed.currency.code != attrs[f"{side}_currency"]:
+            error = serializers.ErrorDetail(f"{side}_amount must be in {side}_currency.", "currency_mismatch")
+            raise serializers.ValidationError({f"{side}_amount": [error]})
+        attrs[f"{side}_amount"] = fixed.amount  # an exact Decimal, parsed by config.money
         return attrs
 
 

@@ -27,7 +27,11 @@ def test_quote_then_accept(funded, freeze_rates, inventory, api_client_for):
     enterprise = funded()
     client = api_client_for(enterprise)
 
-    quoted = _post(client, QUOTES, {"sell_currency": "USD", "buy_currency": "HKD", "sell_amount": "1000.00"})
+    quoted = _post(
+        client,
+        QUOTES,
+        {"sell_currency": "USD", "buy_currency": "HKD", "sell_amount": {"amount": "1000.00", "currency": "USD"}},
+    )
     assert quoted.status_code == 201, quoted.json()
     body = quoted.json()
     assert body["id"].startswith("fxq_")
@@ -55,7 +59,11 @@ def test_quote_then_accept(funded, freeze_rates, inventory, api_client_for):
 def test_buy_amount_quote(funded, freeze_rates, inventory, api_client_for):
     client = api_client_for(funded())
 
-    response = _post(client, QUOTES, {"sell_currency": "HKD", "buy_currency": "USD", "buy_amount": "100.00"})
+    response = _post(
+        client,
+        QUOTES,
+        {"sell_currency": "HKD", "buy_currency": "USD", "buy_amount": {"amount": "100.00", "currency": "USD"}},
+    )
 
     assert response.status_code == 201
     assert response.json()["sell"] == {"amount": "783.59", "currency": "HKD"}
@@ -65,11 +73,31 @@ def test_buy_amount_quote(funded, freeze_rates, inventory, api_client_for):
 @pytest.mark.parametrize(
     ("body", "code"),
     [
-        ({"sell_currency": "USD", "buy_currency": "HKD", "sell_amount": 10.5}, "amount_not_string"),
-        ({"sell_currency": "USD", "buy_currency": "HKD", "sell_amount": "1e3"}, "amount_exponent"),
-        ({"sell_currency": "USD", "buy_currency": "HKD", "sell_amount": "1.001"}, "amount_too_precise"),
+        (
+            {"sell_currency": "USD", "buy_currency": "HKD", "sell_amount": {"amount": 10.5, "currency": "USD"}},
+            "amount_not_string",
+        ),
+        (
+            {"sell_currency": "USD", "buy_currency": "HKD", "sell_amount": {"amount": "1e3", "currency": "USD"}},
+            "amount_exponent",
+        ),
+        (
+            {"sell_currency": "USD", "buy_currency": "HKD", "sell_amount": {"amount": "1.001", "currency": "USD"}},
+            "amount_too_precise",
+        ),
+        (
+            {"sell_currency": "USD", "buy_currency": "HKD", "sell_amount": "1.00"},
+            "money_malformed",
+        ),
+        (
+            {"sell_currency": "USD", "buy_currency": "HKD", "sell_amount": {"amount": "1.00", "currency": "HKD"}},
+            "currency_mismatch",
+        ),
         ({"sell_currency": "USD", "buy_currency": "HKD"}, "quote_amount_invalid"),
-        ({"sell_currency": "USD", "buy_currency": "EUR", "sell_amount": "1.00"}, "invalid_choice"),
+        (
+            {"sell_currency": "USD", "buy_currency": "EUR", "sell_amount": {"amount": "1.00", "currency": "USD"}},
+            "invalid_choice",
+        ),
     ],
 )
 def test_malformed_quote_requests(funded, freeze_rates, inventory, api_client_for, body, code):
@@ -82,7 +110,9 @@ def test_malformed_quote_requests(funded, freeze_rates, inventory, api_client_fo
 def test_business_refusals_are_problems_with_their_code(funded, rates, inventory, api_client_for, settings):
     settings.FX_RATES_STALE_AFTER_SECONDS = 1  # rates were published at T0, long ago
     response = _post(
-        api_client_for(funded()), QUOTES, {"sell_currency": "USD", "buy_currency": "HKD", "sell_amount": "1.00"}
+        api_client_for(funded()),
+        QUOTES,
+        {"sell_currency": "USD", "buy_currency": "HKD", "sell_amount": {"amount": "1.00", "currency": "USD"}},
     )
 
     assert response.status_code == 503
@@ -93,7 +123,9 @@ def test_business_refusals_are_problems_with_their_code(funded, rates, inventory
 def test_another_tenants_quote_is_404(funded, freeze_rates, inventory, api_client_for):
     owner, other = funded(), funded()
     quote_id = _post(
-        api_client_for(owner), QUOTES, {"sell_currency": "USD", "buy_currency": "CNH", "sell_amount": "10.00"}
+        api_client_for(owner),
+        QUOTES,
+        {"sell_currency": "USD", "buy_currency": "CNH", "sell_amount": {"amount": "10.00", "currency": "USD"}},
     ).json()["id"]
     client = api_client_for(other)
 
@@ -105,7 +137,11 @@ def test_another_tenants_quote_is_404(funded, freeze_rates, inventory, api_clien
 def test_quoting_needs_the_fx_scope(funded, freeze_rates, inventory, api_client_for):
     client = api_client_for(funded(), scopes=["read"])
 
-    response = _post(client, QUOTES, {"sell_currency": "USD", "buy_currency": "HKD", "sell_amount": "1.00"})
+    response = _post(
+        client,
+        QUOTES,
+        {"sell_currency": "USD", "buy_currency": "HKD", "sell_amount": {"amount": "1.00", "currency": "USD"}},
+    )
 
     assert response.status_code == 403
     assert response.json()["code"] == "insufficient_scope"
@@ -128,7 +164,10 @@ def test_swap_history_filters_and_csv(funded, freeze_rates, inventory, api_clien
     client = api_client_for(enterprise)
     for n, (sell, buy) in enumerate([("USD", "HKD"), ("HKD", "CNH"), ("CNH", "USD")]):
         quote_id = _post(
-            client, QUOTES, {"sell_currency": sell, "buy_currency": buy, "sell_amount": "100.00"}, key=f"q{n}"
+            client,
+            QUOTES,
+            {"sell_currency": sell, "buy_currency": buy, "sell_amount": {"amount": "100.00", "currency": sell}},
+            key=f"q{n}",
         ).json()["id"]
         assert _post(client, f"{QUOTES}/{quote_id}/accept", key=f"a{n}").status_code == 201
     api_client_for(funded())  # another tenant, no swaps of its own
