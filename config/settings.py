@@ -349,6 +349,7 @@ WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "10"))
 WEBHOOK_RETRY_BASE = timedelta(seconds=int(os.environ.get("WEBHOOK_RETRY_BASE_SECONDS", "30")))
 WEBHOOK_RETRY_MAX_DELAY = timedelta(hours=int(os.environ.get("WEBHOOK_RETRY_MAX_DELAY_HOURS", "8")))
 WEBHOOK_RETRY_WINDOW = timedelta(hours=int(os.environ.get("WEBHOOK_RETRY_WINDOW_HOURS", "24")))
+WEBHOOK_SWEEP_BUDGET_SECONDS = int(os.environ.get("WEBHOOK_SWEEP_BUDGET_SECONDS", "240"))
 # http:// and private addresses only where the receivers are local (embedded default, tests).
 WEBHOOK_ALLOW_INSECURE_URLS = env_bool("WEBHOOK_ALLOW_INSECURE_URLS", env_bool("HARBOURLINE_EMBEDDED", True))
 # Idempotency-Keys are remembered this long (a retry after that executes again);

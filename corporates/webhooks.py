@@ -63,6 +63,7 @@ SIGNATURE_HEADER = "Harbourline-Signature"
 EVENT_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 SUBSCRIPTION_RE = re.compile(r"^\*$|^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*(\.\*)?$")
 MAX_ENDPOINTS_PER_ENTERPRISE = 20
+_EXCERPT_BYTES = 500
 
 
 class WebhookUrlInvalid(DomainError):
@@ -94,7 +95,11 @@ class WebhookEndpointDeleted(DomainError):
 
 def _validate_url(url: str) -> str:
     url = url.strip()
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parses the port; raises on "host:notaport"
+    except ValueError:
+        raise WebhookUrlInvalid() from None
     allow_insecure = settings.WEBHOOK_ALLOW_INSECURE_URLS
     if parts.scheme not in ({"https", "http"} if allow_insecure else {"https"}) or not parts.hostname:
         raise WebhookUrlInvalid()
@@ -332,31 +337,45 @@ def _claim(delivery_id: int, now: datetime) -> WebhookDelivery | None:
 
 
 def _post(delivery: WebhookDelivery) -> tuple[int | None, str, str, int]:
-    """(status code, error, response excerpt, latency ms) of one HTTP POST."""
-    body = webhook_payload(delivery.event)
-    timestamp = int(time.time())
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": "Harbourline-Webhooks/1",
-        SIGNATURE_HEADER: webhook_signature(secret=delivery.endpoint.secret, timestamp=timestamp, body=body),
-        "Harbourline-Event-Id": delivery.event.public_id,
-        "Harbourline-Delivery-Id": delivery.public_id,
-    }
+    """(status code, error, response excerpt, latency ms) of one HTTP POST.
+
+    Never raises: whatever goes wrong is a failed attempt, recorded and
+    retried. (An exception here would leave the delivery claimed and
+    re-claimed forever, with no attempt logged.)
+    """
     started = time.monotonic()
     try:
-        response = httpx.post(
-            delivery.endpoint.url,
-            content=body,
-            headers=headers,
-            timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
-            follow_redirects=False,
-        )
+        body = webhook_payload(delivery.event)
+        timestamp = int(time.time())
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "Harbourline-Webhooks/1",
+            SIGNATURE_HEADER: webhook_signature(secret=delivery.endpoint.secret, timestamp=timestamp, body=body),
+            "Harbourline-Event-Id": delivery.event.public_id,
+            "Harbourline-Delivery-Id": delivery.public_id,
+        }
+        with (
+            httpx.Client(timeout=settings.WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False) as client,
+            client.stream("POST", delivery.endpoint.url, content=body, headers=headers) as response,
+        ):
+            # Keep only the start of the answer: a receiver must not be able
+            # to make us read (or store) a large body.
+            excerpt = b""
+            for chunk in response.iter_bytes():
+                excerpt += chunk
+                if len(excerpt) >= _EXCERPT_BYTES:
+                    break
     except httpx.HTTPError as exc:
-        latency = int((time.monotonic() - started) * 1000)
-        return None, f"{type(exc).__name__}: {exc}"[:500], "", latency
-    latency = int((time.monotonic() - started) * 1000)
+        return None, f"{type(exc).__name__}: {exc}"[:500], "", _since(started)
+    except Exception as exc:
+        logger.exception("webhook delivery %s failed before an HTTP answer", delivery.public_id)
+        return None, f"{type(exc).__name__}: {exc}"[:500], "", _since(started)
     error = "" if response.is_success else f"HTTP {response.status_code}"
-    return response.status_code, error, response.text[:500], latency
+    return response.status_code, error, excerpt[:_EXCERPT_BYTES].decode("utf-8", "replace"), _since(started)
+
+
+def _since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
 
 
 def webhook_delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> WebhookDelivery | None:
@@ -413,9 +432,17 @@ def webhook_deliveries_due(*, now: datetime | None = None, limit: int = 50) -> l
 
 
 def webhook_deliveries_retry_due(*, now: datetime | None = None, limit: int = 50) -> int:
-    """Attempt every due delivery (the periodic sweep); returns how many were attempted."""
+    """Attempt due deliveries (the periodic sweep); returns how many were attempted.
+
+    Stops taking new ones after ``WEBHOOK_SWEEP_BUDGET_SECONDS`` so that a run
+    of slow receivers cannot push the task past its time limit; the next
+    sweep (and other workers' sweeps, which skip what this one holds) go on.
+    """
+    budget_ends = time.monotonic() + settings.WEBHOOK_SWEEP_BUDGET_SECONDS
     attempted = 0
     for delivery_id in webhook_deliveries_due(now=now, limit=limit):
+        if time.monotonic() > budget_ends:
+            break
         if webhook_delivery_attempt(delivery_id=delivery_id, now=now) is not None:
             attempted += 1
     return attempted

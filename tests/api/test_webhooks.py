@@ -279,9 +279,18 @@ def test_subscription_matching(subscriptions, event_type, matches):
 
 @pytest.mark.parametrize(
     "url",
-    ["http://erp.example.com/h", "https://127.0.0.1/h", "https://localhost/h", "https://10.0.0.8/h",
-     "https://user:pw@erp.example.com/h", "ftp://erp.example.com/h", "https:///nohost"],
-)  # fmt: skip
+    [
+        "http://erp.example.com/h",
+        "https://127.0.0.1/h",
+        "http://[::1",
+        "https://erp.example.com:port/h",
+        "https://localhost/h",
+        "https://10.0.0.8/h",
+        "https://user:pw@erp.example.com/h",
+        "ftp://erp.example.com/h",
+        "https:///nohost",
+    ],
+)
 def test_production_refuses_insecure_or_internal_urls(enterprise, settings, url):
     settings.WEBHOOK_ALLOW_INSECURE_URLS = False
     with pytest.raises(Exception) as refused:
@@ -316,3 +325,36 @@ def test_api_manages_endpoints_and_resends_events(enterprise, client_a, receiver
     assert deleted.status_code == 204
     assert client_a.get(f"/api/v1/webhook-endpoints/{endpoint['id']}").status_code == 404
     assert client_a.get("/api/v1/webhook-endpoints").json()["results"] == []
+
+
+def test_a_receiver_cannot_make_us_read_a_large_answer(enterprise, emit):
+    with Receiver() as receiver:
+        handler = receiver.server.RequestHandlerClass
+
+        def do_post(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.end_headers()
+            try:
+                for _ in range(200):
+                    self.wfile.write(b"x" * 65536)  # 12.5 MiB if we read it all
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        handler.do_POST = do_post
+        _endpoint(enterprise, receiver.url)
+        event = emit(enterprise, "payment.settled", {})
+
+    attempt = WebhookDelivery.objects.get(event=event).attempts.get()
+    assert attempt.succeeded and attempt.response_excerpt == "x" * 500
+
+
+def test_an_unexpected_failure_is_a_logged_attempt_not_a_stuck_delivery(enterprise, settings, emit):
+    endpoint = _endpoint(enterprise, "https://erp.example.com/hooks")
+    # A stored URL httpx cannot even parse (as if the validator had been looser once).
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(url="http://[::1")
+    event = emit(enterprise, "payment.settled", {})
+    delivery = WebhookDelivery.objects.get(event=event)
+    attempt = delivery.attempts.get()
+    assert not attempt.succeeded and attempt.error
+    assert delivery.next_attempt_at is not None and delivery.status == DeliveryStatus.PENDING
