@@ -1,21 +1,22 @@
 """Ledger reads for ERP clients: balances and the wallet statement (GET /api/v1/balances, /accounts/…/statement).
 
 The statement is the enterprise's wallet postings in one currency, oldest
-first, each with the wallet balance right after it. The running balance is
-computed in the query (a correlated sum over the account's postings up to
-the row, served by the ``(account, id)`` index), so that it stays right on
-every page of a cursor-paginated walk and in the CSV export alike, whatever
-date range is asked for.
+first, each with the wallet balance right after it. Postings are ordered by
+id, so the balance after a row is the sum of the account's postings up to
+it: each page (and the CSV export) asks the database once for the sum
+before its first row, then adds row by row. That stays right on every page
+of a cursor walk, whatever date range is asked for, and costs one aggregate
+per page rather than one per row.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time, timedelta
 
 import django_filters
-from django.db.models import OuterRef, QuerySet, Subquery, Sum
+from django.db.models import QuerySet, Sum
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -39,23 +40,31 @@ from settlement.ledger.selectors import balances_for
 
 
 def statement_postings(*, enterprise: Enterprise, currency: str) -> tuple[Account | None, QuerySet]:
-    """The enterprise's wallet in ``currency`` and its postings, each annotated with ``running_sum``.
-
-    ``running_sum`` is the signed sum of the account's postings up to and
-    including the row; the wallet balance after it is ``normal * running_sum``.
-    """
+    """The enterprise's wallet in ``currency`` and its postings (filter and order them as you need)."""
     wallet = Account.objects.filter(enterprise=enterprise, currency=currency, kind=AccountKind.WALLET).first()
     if wallet is None:  # not approved yet: no wallets, an empty statement
         return None, Posting.objects.none()
-    running = (
-        Posting.objects.filter(account_id=OuterRef("account_id"), id__lte=OuterRef("id"))
-        .order_by()
-        .values("account_id")
-        .annotate(total=Sum("amount"))
-        .values("total")[:1]
-    )
-    postings = Posting.objects.filter(account=wallet).select_related("entry").annotate(running_sum=Subquery(running))
-    return wallet, postings
+    return wallet, Posting.objects.filter(account=wallet).select_related("entry")
+
+
+def statement_lines(*, wallet: Account, postings: Iterable[Posting]) -> Iterator[dict]:
+    """Statement lines for postings of ``wallet`` in ascending id order, each with the balance after it."""
+    balance: int | None = None
+    for posting in postings:
+        if balance is None:
+            before = Posting.objects.filter(account=wallet, id__lt=posting.id).aggregate(total=Sum("amount"))
+            balance = wallet.normal * (before["total"] or 0)
+        signed = wallet.normal * posting.amount  # from the holder's side: positive is money in
+        balance += signed
+        yield {
+            "entry_id": posting.entry.public_id,
+            "created_at": posting.entry.created_at,
+            "kind": posting.entry.kind,
+            "memo": posting.entry.memo,
+            "direction": "credit" if signed > 0 else "debit",
+            "amount": money.Amount(abs(signed), posting.currency),
+            "balance_after": money.Amount(balance, posting.currency),
+        }
 
 
 def _day_start(day: date) -> datetime:
@@ -84,19 +93,6 @@ class StatementFilter(django_filters.FilterSet):
 # --- shapes --------------------------------------------------------------------------
 
 
-def _line(posting: Posting, normal: int) -> dict:
-    signed = normal * posting.amount  # from the holder's side: positive is money in
-    return {
-        "entry_id": posting.entry.public_id,
-        "created_at": posting.entry.created_at,
-        "kind": posting.entry.kind,
-        "memo": posting.entry.memo,
-        "direction": "credit" if signed > 0 else "debit",
-        "amount": money.Amount(abs(signed), posting.currency),
-        "balance_after": money.Amount(normal * posting.running_sum, posting.currency),
-    }
-
-
 class StatementLineSerializer(serializers.Serializer):
     entry_id = serializers.CharField(help_text="Journal entry (je_…).")
     created_at = serializers.DateTimeField()
@@ -105,9 +101,6 @@ class StatementLineSerializer(serializers.Serializer):
     direction = serializers.ChoiceField(choices=["credit", "debit"], help_text="credit: money in; debit: money out.")
     amount = MoneyField()
     balance_after = MoneyField(allow_zero=True)
-
-    def to_representation(self, instance):
-        return super().to_representation(_line(instance, self.context["normal"]))
 
 
 class BalancesSerializer(serializers.Serializer):
@@ -144,11 +137,12 @@ class _Echo:
         return value
 
 
-def _csv_rows(postings: QuerySet, normal: int) -> Iterator[str]:
+def _csv_rows(wallet: Account | None, postings: QuerySet) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield writer.writerow(CSV_COLUMNS)
-    for posting in postings.iterator(chunk_size=2000):
-        line = _line(posting, normal)
+    if wallet is None:
+        return
+    for line in statement_lines(wallet=wallet, postings=postings.iterator(chunk_size=2000)):
         yield writer.writerow(
             [
                 line["entry_id"],
@@ -157,7 +151,7 @@ def _csv_rows(postings: QuerySet, normal: int) -> Iterator[str]:
                 _csv_safe(line["memo"]),
                 line["direction"],
                 line["amount"].to_json()["amount"],
-                posting.currency,
+                line["amount"].currency,
                 line["balance_after"].to_json()["amount"],
             ]
         )
@@ -180,12 +174,6 @@ class StatementView(generics.ListAPIView):
             return Posting.objects.none()
         return self._wallet_and_postings()[1]
 
-    def get_serializer_context(self):
-        context = super().get_serializer_context()
-        wallet = getattr(self, "_wallet", None)
-        context["normal"] = wallet.normal if wallet else -1
-        return context
-
     @extend_schema(
         summary="Wallet statement with running balance (JSON pages, or the whole range as CSV)",
         parameters=[
@@ -200,14 +188,12 @@ class StatementView(generics.ListAPIView):
     )
     def get(self, request, *args, **kwargs):
         wallet, postings = self._wallet_and_postings()
-        self._wallet = wallet
-        postings = self.filter_queryset(postings)
-        normal = wallet.normal if wallet else -1
+        postings = self.filter_queryset(postings).order_by("id")
         if request.accepted_renderer.format == "csv":
-            response = StreamingHttpResponse(_csv_rows(postings.order_by("id"), normal), content_type="text/csv")
+            response = StreamingHttpResponse(_csv_rows(wallet, postings), content_type="text/csv")
             filename = f"statement-{kwargs['currency']}.csv"
             response["Content-Disposition"] = f'attachment; filename="{filename}"'
             return response
         page = self.paginate_queryset(postings)
-        serializer = self.get_serializer(page, many=True)
-        return self.get_paginated_response(serializer.data)
+        lines = list(statement_lines(wallet=wallet, postings=page)) if wallet is not None else []
+        return self.get_paginated_response(self.get_serializer(lines, many=True).data)

@@ -47,9 +47,9 @@ def _transfer(payer, payee, minor: int, key: str, memo: str = "") -> None:
 
 
 def _backdate(days_ago: int) -> None:
-    # Journal entries are immutable (a trigger refuses UPDATE); the test moves
-    # the clock of the newest entry by recreating history it owns: disable the
-    # trigger for this one statement inside the test transaction.
+    # Journal entries are immutable (a trigger refuses UPDATE). To put the
+    # newest entry on an earlier day, the test turns triggers off for this one
+    # statement, inside the test's own transaction (which is rolled back).
     entry = JournalEntry.objects.order_by("-id").first()
     when = datetime(2026, 3, 10, 12, 0, tzinfo=HK) - timedelta(days=days_ago)
     with connection.cursor() as cursor:
@@ -145,3 +145,11 @@ def test_event_time_filters_take_any_iso_offset_without_a_500(client_a, value, s
 def test_statement_takes_the_extreme_dates(client_a, history):
     response = client_a.get("/api/v1/accounts/HKD/statement", {"date_from": "0001-01-01", "date_to": "9999-12-31"})
     assert response.status_code == 200 and len(response.json()["results"]) == 4
+
+
+def test_walking_back_with_previous_gives_the_same_balances(history, client_a):
+    first = client_a.get("/api/v1/accounts/HKD/statement", {"limit": 2}).json()
+    second = client_a.get(first["next"]).json()
+    back = client_a.get(second["previous"]).json()
+    assert back["results"] == first["results"]
+    assert [line["balance_after"]["amount"] for line in second["results"]] == ["75.25", "75.00"]
