@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -13,6 +14,7 @@ from corporates.onboarding.banking import BankAccountCurrencyMismatch, BankAccou
 from corporates.onboarding.limits import DailyRedemptionLimitExceeded, enterprise_limits_set
 from corporates.permissions import CheckerIsMaker, RoleNotPermitted
 from corporates.services import EnterpriseNotActive, enterprise_freeze
+from settlement.deposits.models import ReserveAlert, ReserveAlertKind
 from settlement.ledger.models import AccountKind, EntryKind, JournalEntry
 from settlement.ledger.selectors import platform_account
 from settlement.redemptions.models import Redemption, RedemptionState
@@ -28,6 +30,9 @@ from settlement.redemptions.services import (
     redemption_deadline,
     redemption_request,
 )
+from settlement.reserves import reserves_reconcile
+from settlement.tasks import redemption_payout_sweep_task
+from settlement.webhooks_in import signature_header_compute
 from tests.factories import MembershipFactory
 from tests.settlement.mintredeem import *  # noqa: F403
 from tests.settlement.mintredeem import assert_books_clean, minor
@@ -293,3 +298,58 @@ def test_the_deadline_is_the_end_of_the_next_hong_kong_working_day():
     # 17:00 UTC on a Tuesday is already Wednesday in Hong Kong.
     utc_evening = datetime(2026, 11, 24, 17, 0, tzinfo=ZoneInfo("UTC"))
     assert redemption_deadline(approved_at=utc_evening).date() == date(2026, 11, 26)
+
+
+def test_a_payout_no_redemption_made_is_acknowledged_and_alerted(rails, funded):
+    with rails.bank.client() as client:  # someone paid out of the reserve account outside the platform
+        destination = client.external_account_create(
+            account_number="999-000000-001", currency="HKD", account_holder_name="Stranger", idempotency_key="x-ba"
+        )
+        payout = client.payout_create(
+            amount_minor=1000, currency="HKD", destination=destination.id, idempotency_key="x-po"
+        )
+
+    response = rails.deliver(rails.wait_event("payout.paid", payout.id))
+
+    assert response.status_code == 200 and response.json()["outcome"] == "alerted"
+    alert = ReserveAlert.objects.get(kind=ReserveAlertKind.BANK_EVENT)
+    assert payout.id in alert.message and alert.details["code"] == "payout_unknown"
+    # And reconciliation sees the money that left without a redemption.
+    assert reserves_reconcile(confirm_after_s=0).snapshot.currencies["HKD"].difference == -1000
+
+
+def test_a_failure_reported_after_payment_changes_nothing_and_is_alerted(
+    rails, funded, eager_tasks, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        redemption = request(funded, "20.00")
+    paid = rails.payout_outcome(redemption)
+    rails.deliver(paid)
+    forged_order = json.loads(paid.body)  # the same payout, now "failed": out of order or contradictory
+    forged_order["id"] = "evt_late_failure"
+    forged_order["type"] = "payout.failed"
+    forged_order["data"]["object"].update(status="failed", failure_code="account_closed")
+    body = json.dumps(forged_order).encode()
+
+    response = rails.deliver(
+        paid, body=body, signature=signature_header_compute(payload=body, secret=rails.bank.webhook_secret)
+    )
+
+    assert response.status_code == 200 and response.json()["outcome"] == "alerted"
+    redemption.refresh_from_db()
+    assert redemption.state == RedemptionState.PAID and funded.wallet() == minor("9980.00")
+    assert ReserveAlert.objects.filter(kind=ReserveAlertKind.BANK_EVENT).count() == 1
+    assert_books_clean()
+
+
+def test_the_sweep_requeues_an_approved_redemption_whose_task_was_lost(rails, funded, eager_tasks, settings):
+    redemption = request(funded, "30.00")  # committed, but its on-commit task never ran
+    settings.REDEMPTION_PAYOUT_SWEEP_AFTER_S = 0
+
+    assert redemption_payout_sweep_task.delay().get() == 1
+
+    redemption.refresh_from_db()
+    assert redemption.payout_id
+    assert rails.settle(redemption).state == RedemptionState.PAID
+    assert redemption_payout_sweep_task.delay().get() == 0
+    assert_books_clean()
