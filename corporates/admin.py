@@ -462,3 +462,7 @@ class BankAccountAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: BankAccount, form: Any, change: bool) -> None:
         pass
+
+
+# API keys and webhooks (corporates/admin_access.py, owned by the API foundations).
+from corporates import admin_access  # noqa: E402, F401
