@@ -102,7 +102,8 @@ def main() -> int:
     print("  Demo logins (password " + DEMO_PASSWORD + "):")
     for legal_name, _, _, login, _ in DEMO_ENTERPRISES:
         print(f"    {login:<36} {legal_name}")
-    print(f"  Two-factor code for the demo logins: TOTP key {DEMO_TOTP_SECRET} in any authenticator app,")
+    print(f"  Two-factor code for the demo logins and the back office: TOTP key {DEMO_TOTP_SECRET}")
+    print("    in any authenticator app (admin asks for it after the password),")
     print("    or `.venv/bin/python manage.py demo_totp` prints the current code.")
     print("\nCtrl-C stops every process.\n", flush=True)
 

@@ -24,6 +24,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from config.errors import DomainError
+from corporates.admin_site import BackOfficeAdminSite
 from corporates.models import (
     AlertStatus,
     BankAccount,
@@ -51,6 +52,11 @@ from corporates.onboarding.status import (
     enterprise_unfreeze,
 )
 from corporates.sanctions import sanctions_alert_clear, sanctions_alert_confirm
+
+# Staff pass TOTP before any admin page (corporates/admin_site.py). The default
+# site's class is swapped in place, as django-otp's documentation does, so the
+# ModelAdmins every app registers on admin.site stay registered behind it.
+admin.site.__class__ = BackOfficeAdminSite
 
 
 class ReasonForm(forms.Form):
@@ -462,7 +468,6 @@ class BankAccountAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: BankAccount, form: Any, change: bool) -> None:
         pass
-
 
 # API keys and webhooks (corporates/admin_access.py, owned by the API foundations).
 from corporates import admin_access  # noqa: E402, F401

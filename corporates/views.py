@@ -116,7 +116,8 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
         else:
             _two_factor_passed(request, device)
             messages.success(request, "Two-factor sign-in is on. You will need a code from your app at each sign-in.")
-            return redirect(settings.LOGIN_REDIRECT_URL)
+            # Back-office staff enrolling on their way into admin return there.
+            return redirect(_next_url(request))
     secret = base64.b32encode(device.bin_key).decode()
     try:
         optional = not role_requires_two_factor(membership_of(request.user).role)
@@ -128,6 +129,7 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
         # Grouped in fours for typing into an app by hand.
         "secret_groups": [secret[i : i + 4] for i in range(0, len(secret), 4)],
         "optional": optional,
+        "next": _next_url(request),
     }
     return render(request, "registration/two_factor_setup.html", context)
 

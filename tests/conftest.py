@@ -59,3 +59,16 @@ def ledger_path(request, settings) -> str:
     """Run a test through both posting paths: PostgreSQL's function and the portable ORM path."""
     settings.LEDGER_POST_PATH = "auto" if request.param == "function" else "orm"
     return request.param
+
+
+@pytest.fixture
+def admin_client(db, admin_user):
+    """pytest-django's admin_client, past the back office's TOTP two-factor (corporates/admin_site.py).
+
+    Admin refuses staff on a password alone; tests/two_factor.py does the same for any other staff client.
+    """
+    from django.test import Client
+
+    from tests.two_factor import force_login_verified
+
+    return force_login_verified(Client(), admin_user)

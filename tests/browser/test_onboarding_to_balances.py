@@ -71,12 +71,18 @@ def sign_in(page, username: str, password: str) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
-def approve_in_admin(page, enterprise: Enterprise) -> None:
-    """The back office reviews and approves through Django admin's actions (each asks for a reason)."""
+def approve_in_admin(page, enterprise: Enterprise, totp_secret: str) -> None:
+    """The back office reviews and approves through Django admin's actions (each asks for a reason).
+
+    Admin asks staff for a TOTP code after the password, like the portal.
+    """
     page.goto("/admin/login/?next=/admin/corporates/enterprise/")
     page.locator("#id_username").fill(BACKOFFICE[0])
     page.locator("#id_password").fill(BACKOFFICE[1])
     page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(re.compile(r".*/two-factor/\?next=/admin/corporates/enterprise/$"))
+    page.get_by_label("Six-digit code").fill(code_for(totp_secret))
+    page.get_by_role("button", name="Verify").click()
     page.wait_for_url("**/admin/corporates/enterprise/")
     for action, done in (
         ("Start review of selected enterprises", "Under review: 1."),
@@ -112,8 +118,9 @@ def test_apply_approve_sign_in_with_totp_and_see_balances(page, mint):
     page.wait_for_url("**/login/")
 
     # 3. The back office approves in Django admin, which opens the wallets.
-    get_user_model().objects.create_superuser(BACKOFFICE[0], BACKOFFICE[0], BACKOFFICE[1])
-    approve_in_admin(page, enterprise)
+    reviewer = get_user_model().objects.create_superuser(BACKOFFICE[0], BACKOFFICE[0], BACKOFFICE[1])
+    reviewer_device = TOTPDevice.objects.create(user=reviewer, name="Back-office authenticator", confirmed=True)
+    approve_in_admin(page, enterprise, base64.b32encode(reviewer_device.bin_key).decode())
     enterprise.refresh_from_db()
     assert enterprise.status == EnterpriseStatus.APPROVED
     page.context.clear_cookies()

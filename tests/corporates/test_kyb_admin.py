@@ -17,9 +17,9 @@ ENTERPRISES = reverse("admin:corporates_enterprise_changelist")
 
 
 @pytest.fixture
-def admin_client(client, back_office):
-    client.force_login(back_office)
-    return client
+def admin_client(verified_client, back_office):
+    # Admin lets staff in only past TOTP (tests/corporates/test_admin_two_factor.py).
+    return verified_client(back_office)
 
 
 def run_action(client, url, action, objects, reason=None):

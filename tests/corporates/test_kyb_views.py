@@ -144,9 +144,14 @@ def test_a_member_of_the_enterprise_gets_its_document(applied, member_client):
     assert response["Cache-Control"] == "private, no-store"
 
 
-def test_back_office_gets_any_document(applied, client, back_office):
+def test_back_office_gets_any_document(applied, verified_client, back_office):
+    assert verified_client(back_office).get(document_url(applied)).status_code == 200
+
+
+def test_back_office_on_a_password_alone_gets_404(applied, client, back_office):
+    # As in admin: staff read documents only past two-factor.
     client.force_login(back_office)
-    assert client.get(document_url(applied)).status_code == 200
+    assert client.get(document_url(applied)).status_code == 404
 
 
 def test_another_enterprises_member_gets_404(apply, applied, member_client):
@@ -171,9 +176,8 @@ def test_a_member_who_has_not_passed_two_factor_gets_404(applied, client):
     assert client.get(document_url(applied)).status_code == 404
 
 
-def test_unknown_document_is_404(client, back_office):
-    client.force_login(back_office)
-    assert client.get(reverse("corporates:kyb_document", args=["doc_nope"])).status_code == 404
+def test_unknown_document_is_404(verified_client, back_office):
+    assert verified_client(back_office).get(reverse("corporates:kyb_document", args=["doc_nope"])).status_code == 404
 
 
 def test_documents_are_not_under_a_public_url(applied, client, settings):
@@ -182,10 +186,10 @@ def test_documents_are_not_under_a_public_url(applied, client, settings):
     assert client.get("/" + document.file.name).status_code in (302, 404)
 
 
-def test_a_document_missing_from_storage_is_404_not_500(applied, client, back_office, kyb_media_root):
+def test_a_document_missing_from_storage_is_404_not_500(applied, verified_client, back_office, kyb_media_root):
     document = applied.enterprise.kyb_documents.first()
     (kyb_media_root / document.file.name).unlink()
-    client.force_login(back_office)
+    client = verified_client(back_office)
     assert client.get(reverse("corporates:kyb_document", args=[document.public_id])).status_code == 404
 
 

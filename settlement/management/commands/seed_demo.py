@@ -93,11 +93,7 @@ class Command(BaseCommand):
             user.save()
         Membership.objects.get_or_create(user=user, defaults={"enterprise": enterprise, "role": MemberRole.ADMIN})
         # Admins sign in with TOTP: the demo logins share a fixed, printed key.
-        TOTPDevice.objects.get_or_create(
-            user=user,
-            name="Demo authenticator",
-            defaults={"key": base64.b32decode(DEMO_TOTP_SECRET).hex(), "confirmed": True},
-        )
+        self._demo_authenticator(user)
 
     def _backoffice(self):
         User = get_user_model()
@@ -109,6 +105,15 @@ class Command(BaseCommand):
         if created:
             user.set_password(password)
             user.save()
+        # Admin asks staff for a TOTP code too (corporates/admin_site.py): same printed demo key.
+        self._demo_authenticator(user)
+
+    def _demo_authenticator(self, user):
+        TOTPDevice.objects.get_or_create(
+            user=user,
+            name="Demo authenticator",
+            defaults={"key": base64.b32decode(DEMO_TOTP_SECRET).hex(), "confirmed": True},
+        )
 
     def _mint(self, key, account, code, amount):
         reserve = platform_account(kind=AccountKind.RESERVE, currency=code)
