@@ -351,7 +351,6 @@ class _Accepting:
     buy_amount: Decimal
     client_rate: Decimal
     usd_value: Decimal
-    enterprise: Enterprise
     single_swap_limit_usd: Decimal | None
 
 
@@ -361,17 +360,18 @@ def _lean_sql() -> bool:
 
 
 def _accept(enterprise: Enterprise, public_id: str, now: datetime, refused: list) -> Swap:
-    # 1. Lock the quote (only its row, not the enterprise's, which every other
-    #    use reads), read it with its enterprise and FX terms, and mark it
-    #    accepted. A refusal below rolls the mark back. It happens while only
-    #    the quote's lock is held: the inventory rows locked next are the
-    #    platform's hottest, so as little as possible happens after them.
+    # 1. Lock the quote, read it with the enterprise's single-swap limit, and
+    #    mark it accepted (a refusal below rolls the mark back). This happens
+    #    while only the quote's lock is held: the inventory rows locked next
+    #    are the platform's hottest, so as little as possible happens after.
     quote = (
         _quote_mark_accepted_lean(enterprise, public_id, now)
         if _lean_sql()
         else _quote_mark_accepted_orm(enterprise, public_id, now)
     )
-    enterprise_require_active(enterprise=quote.enterprise)
+    # Reads the enterprise's status from the database and holds a share lock
+    # on its row to our commit, so a freeze waits for this swap or stops it.
+    enterprise_require_active(enterprise=enterprise)
     limit = quote.single_swap_limit_usd or Decimal(settings.FX_DEFAULT_SINGLE_SWAP_LIMIT_USD)
     if quote.usd_value > limit:
         raise SwapLimitExceeded(f"The swap is worth {quote.usd_value} USD; the single-swap limit is {limit} USD.")
@@ -447,12 +447,9 @@ def _accept(enterprise: Enterprise, public_id: str, now: datetime, refused: list
 _QUOTE_MARK_ACCEPTED_SQL = """
 UPDATE fx_quote q
    SET status = 'accepted'
-  FROM corporates_enterprise e
-  LEFT JOIN fx_enterprisefxterms terms ON terms.enterprise_id = e.id
- WHERE q.public_id = %s AND q.enterprise_id = %s AND e.id = q.enterprise_id
-   AND q.status = 'open' AND q.expires_at > %s
+ WHERE q.public_id = %s AND q.enterprise_id = %s AND q.status = 'open' AND q.expires_at > %s
 RETURNING q.id, q.sell_currency, q.buy_currency, q.sell_amount, q.buy_amount, q.client_rate, q.usd_value,
-          e.status, e.legal_name, terms.single_swap_limit_usd
+          (SELECT t.single_swap_limit_usd FROM fx_enterprisefxterms t WHERE t.enterprise_id = q.enterprise_id)
 """
 
 
@@ -468,21 +465,9 @@ def _quote_mark_accepted_lean(enterprise: Enterprise, public_id: str, now: datet
                 [public_id, enterprise.pk],
             )
             _refuse_unacceptable(cursor.fetchone())
-    quote_id, sell_ccy, buy_ccy, sell_amount, buy_amount, client_rate, usd_value, status, legal_name, limit = row
-    # The enterprise as it is now (status and name are all the check reads).
-    current = Enterprise(pk=enterprise.pk, status=status, legal_name=legal_name)
+    quote_id, sell_ccy, buy_ccy, sell_amount, buy_amount, client_rate, usd_value, limit = row
     return _Accepting(
-        quote_id,
-        public_id,
-        enterprise.pk,
-        sell_ccy,
-        buy_ccy,
-        sell_amount,
-        buy_amount,
-        client_rate,
-        usd_value,
-        current,
-        limit,
+        quote_id, public_id, enterprise.pk, sell_ccy, buy_ccy, sell_amount, buy_amount, client_rate, usd_value, limit
     )
 
 
@@ -498,7 +483,7 @@ def _refuse_unacceptable(found: tuple[str, datetime] | None) -> None:
 def _quote_mark_accepted_orm(enterprise: Enterprise, public_id: str, now: datetime) -> _Accepting:
     quote = (
         Quote.objects.select_for_update(of=("self",))
-        .select_related("enterprise", "enterprise__fx_terms")
+        .select_related("enterprise__fx_terms")
         .filter(public_id=public_id, enterprise_id=enterprise.pk)
         .first()
     )
@@ -517,7 +502,6 @@ def _quote_mark_accepted_orm(enterprise: Enterprise, public_id: str, now: dateti
         quote.buy_amount,
         quote.client_rate,
         quote.usd_value,
-        quote.enterprise,
         terms.single_swap_limit_usd if terms else None,
     )
 
