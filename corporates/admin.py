@@ -312,6 +312,7 @@ class EnterpriseAdmin(admin.ModelAdmin):
                 single_payment=None if reset else data.get("single_payment"),
                 daily_redemption=None if reset else data.get("daily_redemption"),
                 approval_threshold=None if reset else data.get("approval_threshold"),
+                actor=request.user,
             )
 
 
@@ -468,6 +469,7 @@ class BankAccountAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: BankAccount, form: Any, change: bool) -> None:
         pass
+
 
 # API keys and webhooks (corporates/admin_access.py, owned by the API foundations).
 from corporates import admin_access  # noqa: E402, F401

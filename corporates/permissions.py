@@ -74,6 +74,30 @@ def role_require(*, membership: Membership, roles: Iterable[str]) -> None:
         raise RoleNotPermitted(f"A {membership.get_role_display().lower()} cannot do this.")
 
 
+def enterprise_admin_require(*, actor: AbstractBaseUser, enterprise_id: int) -> Membership:
+    """Raise ``RoleNotPermitted`` unless ``actor`` is an active admin of that enterprise.
+
+    For services a member triggers (bank accounts, KYB documents): the view's
+    ``portal_member(roles=…)`` is the first check, this is the one that holds
+    whatever the caller. It reads the membership afresh, inside the caller's
+    transaction, so a member demoted or removed a moment ago is refused.
+    """
+    membership = (
+        Membership.objects.select_related("enterprise").filter(user_id=actor.pk, enterprise_id=enterprise_id).first()
+    )
+    if membership is None or not actor.is_active:
+        # Another tenant's admin learns nothing about this enterprise.
+        raise RoleNotPermitted("You are not a member of this enterprise.")
+    role_require(membership=membership, roles=MANAGE_ROLES)
+    return membership
+
+
+def back_office_require(*, actor: AbstractBaseUser) -> None:
+    """Raise ``RoleNotPermitted`` unless ``actor`` is active back-office staff (Django admin's users)."""
+    if not (actor.is_active and actor.is_staff):
+        raise RoleNotPermitted("Only the back office can do this.")
+
+
 def approval_check(*, maker: AbstractBaseUser, checker: AbstractBaseUser) -> Membership:
     """Refuse an approval unless ``checker`` is a checker of the maker's enterprise and not the maker.
 

@@ -48,6 +48,7 @@ from corporates.models import (
     SanctionsListLoad,
 )
 from corporates.onboarding.status import enterprise_freeze, enterprise_reject, reason_require
+from corporates.permissions import back_office_require
 
 CSV_COLUMNS = ("name", "aliases", "country", "list_source")
 ALIAS_SEPARATOR = ";"
@@ -306,6 +307,8 @@ def sanctions_list_load(*, path: Path | str) -> ListLoadResult:
 
 def _resolve(alert: SanctionsAlert, status: str, reason: str, actor: AbstractBaseUser | None) -> SanctionsAlert:
     reason = reason_require(reason)
+    if actor is not None:
+        back_office_require(actor=actor)  # alerts are the back office's to decide
     locked = SanctionsAlert.objects.select_for_update().get(pk=alert.pk)
     if locked.status != AlertStatus.OPEN:
         raise SanctionsAlertNotOpen(f"Alert {locked.public_id} is already {locked.status}.")

@@ -49,6 +49,7 @@ from corporates.models import (
 )
 from corporates.models.kyb import private_document_storage
 from corporates.onboarding.status import status_change_record
+from corporates.permissions import enterprise_admin_require
 
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 
@@ -186,6 +187,7 @@ def kyb_document_add(
     """Add a document to an open application (e.g. a newer proof of address the back office asked for).
 
     Earlier documents stay: the back office sees every version, with who uploaded it and when.
+    A user ``actor`` must be an admin of the enterprise, or back-office staff (``RoleNotPermitted``).
     """
     if kind not in DocumentKind.values:
         raise ApplicationInvalid(f"Unknown document kind {kind!r}.", field="kind")
@@ -194,6 +196,8 @@ def kyb_document_add(
 
     def add() -> KybDocument:
         locked = Enterprise.objects.select_for_update().get(pk=enterprise.pk)
+        if actor is not None and not (actor.is_active and actor.is_staff):
+            enterprise_admin_require(actor=actor, enterprise_id=locked.pk)
         if locked.status not in (EnterpriseStatus.APPLIED, EnterpriseStatus.UNDER_REVIEW):
             raise KybDocumentsClosed(
                 f"{locked.legal_name} is {locked.get_status_display().lower()}: "

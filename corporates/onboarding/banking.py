@@ -2,6 +2,11 @@
 
 Only a verified, live account in the payout's currency receives money;
 ``bank_account_require_payable`` is the guard the redemption service calls.
+
+Who may act is checked here, not only in the views, because the same
+services serve the portal, the API and admin. ``actor`` is a user, an ERP
+``ApiKey`` (register only), or None for the platform itself (sanctions
+decisions, demo data, callers that have authorised the request already).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from config.errors import DomainError
 from corporates.lei import mod97
 from corporates.models import (
     AlertStatus,
+    ApiKey,
+    ApiScope,
     BankAccount,
     BankAccountStatus,
     Enterprise,
@@ -26,6 +33,7 @@ from corporates.models import (
     SanctionsAlert,
 )
 from corporates.onboarding.status import reason_require
+from corporates.permissions import RoleNotPermitted, back_office_require, enterprise_admin_require
 
 # Two letters (country), two check digits, then up to 30 letters/digits.
 _IBAN_SHAPE = re.compile(r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$")
@@ -110,6 +118,19 @@ def account_number_parse(raw: str) -> AccountNumber:
     return AccountNumber(value=compact, is_iban=False)
 
 
+def _registrar_require(actor: AbstractBaseUser | ApiKey | None, enterprise_id: int) -> None:
+    """An admin of the enterprise, or its ERP key with the redemptions scope (payouts are what accounts are for)."""
+    if actor is None:
+        return
+    if isinstance(actor, ApiKey):
+        if actor.enterprise_id != enterprise_id or not actor.is_active or not actor.has_scope(ApiScope.REDEMPTIONS):
+            raise RoleNotPermitted(
+                "The API key belongs to another enterprise, is revoked or lacks the redemptions scope."
+            )
+        return
+    enterprise_admin_require(actor=actor, enterprise_id=enterprise_id)
+
+
 def bank_account_register(
     *,
     enterprise: Enterprise,
@@ -117,9 +138,13 @@ def bank_account_register(
     bank_name: str,
     account_number: str,
     currency: str,
-    actor: AbstractBaseUser | None = None,
+    actor: AbstractBaseUser | ApiKey | None = None,
 ) -> BankAccount:
-    """Register an account (pending verification) and screen its holder's name in the same transaction."""
+    """Register an account (pending verification) and screen its holder's name in the same transaction.
+
+    A user ``actor`` must be an admin of ``enterprise``; an ``ApiKey`` must be
+    the enterprise's, live, with the redemptions scope (``RoleNotPermitted``).
+    """
     from corporates.sanctions import sanctions_screen_bank_account
 
     holder_name = (holder_name or "").strip()
@@ -136,6 +161,7 @@ def bank_account_register(
 
     def register() -> BankAccount:
         locked = Enterprise.objects.select_for_update().get(pk=enterprise.pk)
+        _registrar_require(actor, locked.pk)
         if locked.status == EnterpriseStatus.REJECTED:
             raise InvalidBankAccountTransition(f"{locked.legal_name} was rejected; it registers no bank account.")
         duplicate = BankAccount.objects.filter(
@@ -161,7 +187,12 @@ def bank_account_register(
 
 
 def bank_account_verify(*, bank_account: BankAccount, actor: AbstractBaseUser | None = None) -> BankAccount:
-    """pending → verified (back office), unless the holder's name awaits sanctions review."""
+    """pending → verified (back office), unless the holder's name awaits sanctions review.
+
+    A user ``actor`` must be back-office staff: an enterprise never verifies its own payee.
+    """
+    if actor is not None:
+        back_office_require(actor=actor)
 
     def verify() -> BankAccount:
         locked = BankAccount.objects.select_for_update().get(pk=bank_account.pk)
@@ -181,11 +212,16 @@ def bank_account_verify(*, bank_account: BankAccount, actor: AbstractBaseUser | 
 def bank_account_disable(
     *, bank_account: BankAccount, reason: str, actor: AbstractBaseUser | None = None
 ) -> BankAccount:
-    """Any live account → disabled, for good (register it again to use it again)."""
+    """Any live account → disabled, for good (register it again to use it again).
+
+    A user ``actor`` must be back-office staff or an admin of the account's enterprise.
+    """
     reason = reason_require(reason)
 
     def disable() -> BankAccount:
         locked = BankAccount.objects.select_for_update().get(pk=bank_account.pk)
+        if actor is not None and not (actor.is_active and actor.is_staff):
+            enterprise_admin_require(actor=actor, enterprise_id=locked.enterprise_id)
         if locked.status == BankAccountStatus.DISABLED:
             raise InvalidBankAccountTransition(f"Bank account {locked.public_id} is already disabled.")
         locked.status = BankAccountStatus.DISABLED

@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 
 from config import money
 from config.db import run_in_transaction
 from config.errors import DomainError
 from corporates.models import Enterprise, EnterpriseLimit
+from corporates.permissions import back_office_require
 
 LIMIT_FIELDS = ("single_payment", "daily_redemption", "approval_threshold")
 
@@ -114,8 +116,14 @@ def enterprise_limits_set(
     single_payment: Decimal | str | None,
     daily_redemption: Decimal | str | None,
     approval_threshold: Decimal | str | None,
+    actor: AbstractBaseUser | None = None,
 ) -> EnterpriseLimit:
-    """Override (or, with None, return to the default) an enterprise's limits in one currency."""
+    """Override (or, with None, return to the default) an enterprise's limits in one currency.
+
+    Limits are the back office's: a user ``actor`` must be staff (``RoleNotPermitted``).
+    """
+    if actor is not None:
+        back_office_require(actor=actor)
     try:
         currency = money.parse_currency(currency)
     except money.MoneyParseError as exc:

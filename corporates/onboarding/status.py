@@ -5,7 +5,8 @@
                      └──► rejected
 
 Every change locks the enterprise row, checks the transition, and records an
-``EnterpriseStatusChange`` (who, when, why) in the same transaction. Approval
+``EnterpriseStatusChange`` (who, when, why) in the same transaction. Decisions
+are the back office's: a user ``actor`` must be staff (None is the platform). Approval
 runs settings.ENTERPRISE_APPROVAL_HOOKS (the ledger opens the wallets) inside
 that transaction too, so an enterprise is never approved without its wallets.
 """
@@ -23,6 +24,7 @@ from config.db import is_postgresql, run_in_transaction
 from config.errors import DomainError
 from corporates.models import Enterprise, EnterpriseStatus, EnterpriseStatusChange
 from corporates.models.sanctions import AlertStatus, SanctionsAlert
+from corporates.permissions import back_office_require
 
 S = EnterpriseStatus
 
@@ -102,6 +104,12 @@ def status_change_record(
     )
 
 
+def _decider_require(actor: AbstractBaseUser | None) -> None:
+    # The views and admin already restrict these; the service holds whatever the caller.
+    if actor is not None:
+        back_office_require(actor=actor)
+
+
 def reason_require(reason: str) -> str:
     reason = (reason or "").strip()
     if not reason:
@@ -164,6 +172,7 @@ def enterprise_review_start(
 ) -> Enterprise:
     """applied → under_review."""
     reason = reason_require(reason)
+    _decider_require(actor)
     return run_in_transaction(
         lambda: _transition(
             enterprise=enterprise, to_status=S.UNDER_REVIEW, reason=reason, actor=actor, from_statuses={S.APPLIED}
@@ -194,6 +203,7 @@ def enterprise_approve(
     ``enterprise_unfreeze``, never approved again.
     """
     reason = reason_require(reason)
+    _decider_require(actor)
 
     def approve() -> Enterprise:
         locked = Enterprise.objects.select_for_update().get(pk=enterprise.pk)
@@ -216,6 +226,7 @@ def enterprise_approve(
 def enterprise_reject(*, enterprise: Enterprise, reason: str, actor: AbstractBaseUser | None = None) -> Enterprise:
     """under_review (or applied) → rejected. Final."""
     reason = reason_require(reason)
+    _decider_require(actor)
 
     def reject() -> Enterprise:
         locked = Enterprise.objects.select_for_update().get(pk=enterprise.pk)
@@ -232,6 +243,7 @@ def enterprise_reject(*, enterprise: Enterprise, reason: str, actor: AbstractBas
 def enterprise_freeze(*, enterprise: Enterprise, reason: str, actor: AbstractBaseUser | None = None) -> Enterprise:
     """approved → frozen: from the next call on, ``enterprise_require_active`` refuses it."""
     reason = reason_require(reason)
+    _decider_require(actor)
     return run_in_transaction(
         lambda: _transition(
             enterprise=enterprise, to_status=S.FROZEN, reason=reason, actor=actor, from_statuses={S.APPROVED}
@@ -242,6 +254,7 @@ def enterprise_freeze(*, enterprise: Enterprise, reason: str, actor: AbstractBas
 def enterprise_unfreeze(*, enterprise: Enterprise, reason: str, actor: AbstractBaseUser | None = None) -> Enterprise:
     """frozen → approved, unless sanctions alerts still await review."""
     reason = reason_require(reason)
+    _decider_require(actor)
 
     def unfreeze() -> Enterprise:
         locked = Enterprise.objects.select_for_update().get(pk=enterprise.pk)
