@@ -229,6 +229,54 @@ def drive(port: int, keys: list[str], mode: str, seconds: float) -> dict:
     }
 
 
+def cpu_per_call(keys: list[str], count: int = 300) -> dict[str, float]:
+    """CPU milliseconds per call in this process (no server, no network): where a request's time goes.
+
+    ``quote_service`` / ``accept_service`` are fx.services alone; ``quote_request`` and
+    ``accept_request`` are the whole Django request (middleware, API-key auth, throttle,
+    idempotency record, serializers) through the test client.
+    """
+    import uuid as _uuid
+    from decimal import Decimal
+
+    from django.test import Client
+
+    from corporates.models import ApiKey
+    from fx import services
+
+    enterprise = ApiKey.objects.select_related("enterprise").get(prefix=keys[0].split("_")[1]).enterprise
+
+    def per_call(fn, n: int) -> float:
+        started = time.process_time()
+        for i in range(n):
+            fn(i)
+        return (time.process_time() - started) / n * 1000
+
+    quotes = [None] * count
+
+    def make_quote(i: int) -> None:
+        quotes[i] = services.quote_create(
+            enterprise=enterprise, sell_currency="USD", buy_currency="HKD", sell_amount=Decimal("125.00")
+        )
+
+    figures = {"quote_service": per_call(make_quote, count)}
+    figures["accept_service"] = per_call(
+        lambda i: services.quote_accept(enterprise=enterprise, public_id=quotes[i].public_id), count
+    )
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {keys[0]}")
+    ids = [None] * count
+
+    def post(path: str, body: bytes):
+        return client.post(path, body, content_type="application/json", HTTP_IDEMPOTENCY_KEY=_uuid.uuid4().hex)
+
+    def request_quote(i: int) -> None:
+        ids[i] = post("/api/v1/fx/quotes", QUOTE_BODY).json()["id"]
+
+    figures["quote_request"] = per_call(request_quote, count)
+    figures["accept_request"] = per_call(lambda i: post(f"/api/v1/fx/quotes/{ids[i]}/accept", b"{}"), count)
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=float(os.environ.get("FX_BENCH_SECONDS", "20")))
@@ -240,8 +288,14 @@ def main() -> None:
     url = database_url()
     setup_django()
     keys = prepare(args.clients)
+    from django.conf import settings
     from django.db import connections
 
+    for name, value in SERVER_ENV.items():  # the same settings as the server, for the in-process phase
+        if name.startswith(("FX_", "API_KEY_")):
+            setattr(settings, name, int(value) if value.isdigit() else value)
+    cpu = cpu_per_call(keys)
+    print("CPU per call in-process (ms): " + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items()))
     connections.close_all()
 
     server = start_server(args.port, args.workers)
@@ -256,6 +310,8 @@ def main() -> None:
         stop_server(server)
 
     figures = Figures("fx")
+    for name, value in cpu.items():
+        figures.add(f"fx.{name}_cpu_ms", value, "ms")
     figures.add("fx.quote_accept_p50_ms", pairs["p50_ms"], "ms")
     figures.add("fx.quote_accept_p99_ms", pairs["p99_ms"], "ms")
     figures.add("fx.quote_p99_ms", quotes["p99_ms"], "ms", target=TARGETS["quote_p99_ms"])
