@@ -218,7 +218,7 @@ def inbound_wire_receive(*, event: BankEvent) -> WireReceipt:
         if held is None:
             ref = DepositReference.objects.select_related("enterprise").get(reference=fields["reference"])
             # Frozen while we were looking? The row lock makes the check and the mint one decision.
-            enterprise = Enterprise.objects.select_for_update().get(pk=ref.enterprise_id)
+            enterprise = Enterprise.objects.select_for_update(no_key=True).get(pk=ref.enterprise_id)
             if enterprise.status != EnterpriseStatus.APPROVED:
                 held = (SuspenseReason.ENTERPRISE_NOT_ACTIVE, f"{enterprise.legal_name} is {enterprise.status}.", None)
         try:
@@ -264,7 +264,7 @@ def suspense_assign(
     def assign() -> SuspenseItem:
         locked = _lock_open(item)
         wire = InboundWire.objects.select_for_update().get(pk=locked.wire_id)
-        owner = Enterprise.objects.select_for_update().get(pk=enterprise.pk)
+        owner = Enterprise.objects.select_for_update(no_key=True).get(pk=enterprise.pk)
         if owner.status != EnterpriseStatus.APPROVED:
             raise SuspenseAssignRefused(f"{owner.legal_name} is {owner.get_status_display().lower()}.")
         if wire.currency not in money.CURRENCY_PLACES:

@@ -216,8 +216,9 @@ def redemption_request(
 
     def request() -> Redemption:
         # The enterprise row lock serialises its requests, so that two at once
-        # cannot both fit under the daily limit.
-        locked = Enterprise.objects.select_for_update().get(pk=enterprise.pk)
+        # cannot both fit under the daily limit. NO KEY: rows that merely refer
+        # to the enterprise (its webhook events, say) are not held up by it.
+        locked = Enterprise.objects.select_for_update(no_key=True).get(pk=enterprise.pk)
         enterprise_require_active(enterprise=locked)
         bank_account_require_payable(bank_account=bank_account, currency=currency)
         _holder_screen_require(bank_account)
@@ -229,6 +230,7 @@ def redemption_request(
         )
         if wallet_for(enterprise=locked, currency=currency).balance < minor:
             raise RedemptionInsufficientFunds()
+        needs_approval = limits_for(enterprise=locked, currency=currency).needs_second_approval(amount)
         redemption = Redemption.objects.create(
             enterprise=locked,
             amount=minor,
@@ -236,12 +238,10 @@ def redemption_request(
             bank_account=bank_account,
             requested_by=actor.user,
             requested_by_key=actor.api_key,
-            needs_approval=limits_for(enterprise=locked, currency=currency).needs_second_approval(amount),
+            needs_approval=needs_approval,
+            state=RedemptionState.AWAITING_APPROVAL if needs_approval else RedemptionState.REQUESTED,
         )
-        if redemption.needs_approval:
-            redemption.state = RedemptionState.AWAITING_APPROVAL
-            redemption.save(update_fields=["state"])
-        else:
+        if not needs_approval:
             _approve(redemption, approver=None)
         return redemption
 

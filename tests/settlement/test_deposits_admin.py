@@ -8,6 +8,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from settlement.deposits.models import InboundWireStatus, ReserveAlert, ReserveAlertKind, SuspenseItem, SuspenseStatus
 from settlement.deposits.services import inbound_wire_receive
@@ -23,9 +25,14 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def staff() -> Client:
+    """A back-office superuser signed in past two-factor (admin requires it)."""
     user = get_user_model().objects.create_superuser(username="ops@harbourline.example", password="x" * 16)
     client = Client()
-    client.force_login(user)
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=True)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
     return client
 
 
