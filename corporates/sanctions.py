@@ -305,6 +305,30 @@ def sanctions_list_load(*, path: Path | str) -> ListLoadResult:
     return run_in_transaction(load)
 
 
+def sanctions_list_ensure(*, path: Path | str) -> ListLoadResult | None:
+    """Load the file unless the list in force is already its exact content (same SHA-256); None then.
+
+    For start-up and demo data (seed_demo), which run again and again: a rerun
+    adds no load and screens nobody again. The back office's explicit reload
+    (``manage.py load_sanctions``) always loads.
+    """
+    path = Path(path)
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise SanctionsListInvalid(f"Cannot read {path}: {exc}")
+
+    def ensure() -> ListLoadResult | None:
+        # Held to the end: two concurrent starts load the file once.
+        _list_lock(exclusive=True)
+        current = _current_load()
+        if current is not None and current.sha256 == digest:
+            return None
+        return sanctions_list_load(path=path)
+
+    return run_in_transaction(ensure)
+
+
 def _resolve(alert: SanctionsAlert, status: str, reason: str, actor: AbstractBaseUser | None) -> SanctionsAlert:
     reason = reason_require(reason)
     if actor is not None:

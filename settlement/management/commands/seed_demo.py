@@ -2,11 +2,13 @@
 
 Platform accounts; three approved enterprises holding HKD, USD and CNH (minted
 through the ledger, so the reserve backs them); the platform's FX inventory;
-one portal login per enterprise and one back-office login.
+one portal login per enterprise and one back-office login; the shipped
+(fictitious) sanctions list, so that screening works from the first start.
 """
 
 import base64
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -14,6 +16,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from config import money
 from corporates.models import Enterprise, EnterpriseStatus, MemberRole, Membership
+from corporates.sanctions import sanctions_list_ensure
 from corporates.services import enterprise_approve, enterprise_create
 from settlement.ledger.models import AccountKind, EntryKind
 from settlement.ledger.selectors import platform_account, wallet_for
@@ -73,6 +76,8 @@ class Command(BaseCommand):
                     wallet = wallet_for(enterprise=enterprise, currency=code)
                     self._mint(f"demo:opening:{enterprise.registration_number}:{code}", wallet, code, amount)
             self._backoffice()
+            # After the enterprises, so that loading screens them too; loaded once per file content.
+            sanctions_list_ensure(path=settings.SANCTIONS_LIST_PATH)
         self.stdout.write(self.style.SUCCESS("demo data ready"))
 
     def _enterprise(self, legal_name, registration, jurisdiction):
