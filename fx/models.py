@@ -257,6 +257,12 @@ class Quote(models.Model):
     def is_expired(self, now) -> bool:
         return now >= self.expires_at
 
+    def status_at(self, now) -> str:
+        """open, accepted, or expired: an open quote past its expiry (the stored status stays open)."""
+        if self.status == QuoteStatus.OPEN and self.is_expired(now):
+            return "expired"
+        return self.status
+
     @property
     def sell_money(self) -> Money:
         return Money(self.sell_amount, self.sell_currency)

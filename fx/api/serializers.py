@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config import money
 from config.api.fields import MoneyField
-from fx.models import FixedSideChoice, QuoteStatus
+from fx.models import FixedSideChoice
 
 CURRENCY_CHOICES = list(money.CURRENCY_CODES)
 
@@ -40,7 +42,7 @@ class QuoteCreateSerializer(serializers.Serializer):
 # introspecting the model each time costs more than the rest of the shaping.
 class QuoteSerializer(serializers.Serializer):
     id = serializers.CharField(source="public_id")
-    status = serializers.ChoiceField(choices=QuoteStatus.choices)
+    status = serializers.SerializerMethodField(help_text="open, accepted, or expired (open past expires_at).")
     fixed_side = serializers.ChoiceField(choices=FixedSideChoice.choices, help_text="Which amount you fixed.")
     sell = MoneyField(source="sell_money", help_text="Exactly what you pay (rounded up).")
     buy = MoneyField(source="buy_money", help_text="Exactly what you receive (rounded down).")
@@ -53,6 +55,10 @@ class QuoteSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     expires_at = serializers.DateTimeField(help_text="Accept before this instant (exclusive).")
     rates_published_at = serializers.DateTimeField(help_text="When the oldest USD leg used was published.")
+
+    @extend_schema_field(serializers.ChoiceField(choices=["open", "accepted", "expired"]))
+    def get_status(self, quote) -> str:
+        return quote.status_at(timezone.now())
 
 
 class SwapSerializer(serializers.Serializer):

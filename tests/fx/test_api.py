@@ -184,3 +184,19 @@ def test_swap_history_filters_and_csv(funded, freeze_rates, inventory, api_clien
     lines = b"".join(response.streaming_content).decode().splitlines()
     assert lines[0].startswith("swap_id,quote_id,accepted_at,sell_amount")
     assert len(lines) == 2 and ",100.00,USD," in lines[1] and Decimal(lines[1].split(",")[5]) == Decimal("778.88")
+
+
+def test_a_quote_past_its_expiry_reads_as_expired(funded, rates, inventory, api_client_for, now):
+    from fx import services
+
+    enterprise = funded()
+    quote = services.quote_create(
+        enterprise=enterprise, sell_currency="USD", buy_currency="HKD", sell_amount=Decimal("5.00"), now=now
+    )
+
+    body = api_client_for(enterprise).get(f"{QUOTES}/{quote.public_id}").json()
+
+    assert body["status"] == "expired"
+    assert body["sell"] == {"amount": "5.00", "currency": "USD"}
+    response = _post(api_client_for(enterprise), f"{QUOTES}/{quote.public_id}/accept")
+    assert (response.status_code, response.json()["code"]) == (409, "quote_expired")
