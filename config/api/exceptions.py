@@ -187,7 +187,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     request = context.get("request")
     instance = request.path if request is not None else None
     body, status_code, headers = problem_for_exception(exc, instance=instance)
-    if status_code >= 500:
+    if isinstance(exc, DomainError) and status_code >= 500:
+        # A deliberate "unavailable" (e.g. rates_stale): worth a line, not a traceback.
+        logger.warning("API request refused as unavailable: %s %s", instance, exc.code)
+    elif status_code >= 500:
         logger.exception("API request failed: %s", instance, exc_info=exc)
     # A failed request writes nothing: roll back whatever transaction the
     # request opened (DRF does the same in its own handler).

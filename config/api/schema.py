@@ -58,6 +58,7 @@ _COMMON_FAILURES = {
     "406": "The Accept header asks for a representation this operation does not offer.",
     "429": "Rate limit exceeded; retry after Retry-After seconds.",
     "500": "Unexpected failure; logged on our side.",
+    "503": "Temporarily unavailable (e.g. rates_stale); retry later.",
 }
 _POST_FAILURES = {
     "409": "A conflict: the state does not allow it, or a request with this Idempotency-Key is still running.",

@@ -2,8 +2,9 @@
 
 schemathesis generates requests from the schema for every operation (a
 bounded number of examples each), sends them through the WSGI app with a
-real API key, and checks: no 5xx, documented status codes and content types,
-and bodies and headers that match the schema.
+real API key, and checks: no 5xx (but a business rule's deliberate 503 with
+its own code), documented status codes and content types, and bodies and
+headers that match the schema.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections, transaction
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_headers_conformance,
@@ -84,6 +84,9 @@ def auth_headers(wsgi_requests_keep_the_connection, make_enterprise, make_key, m
 @schema.parametrize()
 @settings(
     max_examples=20,
+    # The same examples on every run: `make test` stays reproducible; run with
+    # derandomize=False locally to explore further.
+    derandomize=True,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
@@ -99,13 +102,17 @@ def test_api_conforms_to_its_schema(case, auth_headers):
 
 
 def _call_and_validate(case, auth_headers) -> None:
-    case.call_and_validate(
+    response = case.call_and_validate(
         headers=auth_headers,
         checks=[
-            not_a_server_error,
             status_code_conformance,
             content_type_conformance,
             response_schema_conformance,
             response_headers_conformance,
         ],
     )
+    # No 5xx, except a deliberate 503 from a business rule (e.g. rates_stale:
+    # quoting is paused), which carries its own code; a crash is internal_error.
+    if response.status_code >= 500:
+        assert response.status_code == 503, (response.status_code, response.text)
+        assert response.json()["code"] != "internal_error"
