@@ -34,6 +34,8 @@ MANAGE_ROLES = frozenset({MemberRole.ADMIN})
 INITIATE_ROLES = frozenset({MemberRole.MAKER})
 APPROVE_ROLES = frozenset({MemberRole.CHECKER})
 ALL_ROLES = frozenset(MemberRole)
+# Requests that only read; any other method changes something.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class NotAMember(DomainError):
@@ -128,9 +130,18 @@ def two_factor_pending(request: HttpRequest, membership: Membership) -> str | No
 
 def portal_member(
     roles: Iterable[str] = ALL_ROLES,
+    *,
+    write_roles: Iterable[str] | None = None,
 ) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
-    """Guard a portal view; the view finds the member's ``Membership`` on ``request.membership``."""
+    """Guard a portal view; the view finds the member's ``Membership`` on ``request.membership``.
+
+    ``roles`` may open the page; ``write_roles`` (default: the same) narrows who
+    may POST to it, for a page every member reads but only some act on (bank
+    accounts, the application's documents). The guarded view carries both sets
+    (``portal_roles``, ``portal_write_roles``), so a test can check every page.
+    """
     allowed = frozenset(roles)
+    writers = allowed if write_roles is None else allowed & frozenset(write_roles)
 
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @wraps(view)
@@ -144,7 +155,7 @@ def portal_member(
             pending = two_factor_pending(request, membership)
             if pending is not None:
                 return redirect(pending)
-            if membership.role not in allowed:
+            if membership.role not in (allowed if request.method in SAFE_METHODS else writers):
                 raise PermissionDenied(RoleNotPermitted.title)
             request.membership = membership
             response = view(request, *args, **kwargs)
@@ -152,6 +163,8 @@ def portal_member(
             add_never_cache_headers(response)
             return response
 
+        guarded.portal_roles = allowed
+        guarded.portal_write_roles = writers
         return guarded
 
     return decorator

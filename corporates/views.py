@@ -44,7 +44,7 @@ from corporates.forms import (
     StatementFilterForm,
     TotpForm,
 )
-from corporates.models import Invitation, Membership
+from corporates.models import EnterpriseStatus, Invitation, Membership
 from corporates.permissions import MANAGE_ROLES, membership_of, portal_member, role_requires_two_factor
 
 INVITATION_LINK_SESSION_KEY = "portal_invitation_link"
@@ -137,9 +137,16 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
 # --- dashboard and statement -------------------------------------------------------
 
 
+# Never approved: no wallets yet (or ever), so the application's status page is the member's home.
+APPLICATION_STATUSES = frozenset({EnterpriseStatus.APPLIED, EnterpriseStatus.UNDER_REVIEW, EnterpriseStatus.REJECTED})
+
+
 @portal_member()
 def dashboard(request: HttpRequest) -> HttpResponse:
+    """Balances per currency. A frozen enterprise keeps its dashboard, with the freeze shown above them."""
     enterprise = request.membership.enterprise
+    if enterprise.status in APPLICATION_STATUSES:
+        return redirect("corporates:application_status")
     balances = import_string(settings.PORTAL_BALANCES_SELECTOR)(enterprise=enterprise)
     rows = [
         {"currency": code, "name": money.CURRENCY_NAMES[code], "minor": balances.get(code, 0)}
@@ -159,6 +166,8 @@ def statement(request: HttpRequest, currency: str) -> HttpResponse:
     if currency not in money.CURRENCY_CODES:
         raise Http404("Unknown currency")
     enterprise = request.membership.enterprise
+    if enterprise.status in APPLICATION_STATUSES:
+        return redirect("corporates:application_status")
     form = StatementFilterForm(request.GET or None)
     dates = form.cleaned_data if form.is_valid() else {}
     result = import_string(settings.PORTAL_STATEMENT_SELECTOR)(

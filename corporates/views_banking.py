@@ -7,7 +7,6 @@ member sees the list (numbers masked). The back office verifies in admin.
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
@@ -15,7 +14,7 @@ from config.errors import DomainError
 from corporates.forms import BankAccountForm
 from corporates.models import BankAccount
 from corporates.onboarding import banking
-from corporates.permissions import MANAGE_ROLES, portal_member
+from corporates.permissions import ALL_ROLES, MANAGE_ROLES, portal_member
 
 
 def _page(request: HttpRequest, form: BankAccountForm, status: int = 200) -> HttpResponse:
@@ -29,12 +28,11 @@ def _page(request: HttpRequest, form: BankAccountForm, status: int = 200) -> Htt
     return render(request, "portal/bank_accounts.html", context, status=status)
 
 
-@portal_member()
+@portal_member(roles=ALL_ROLES, write_roles=MANAGE_ROLES)
 def bank_accounts(request: HttpRequest) -> HttpResponse:
+    """Every member sees the list; only an admin registers (the service checks again)."""
     if request.method != "POST":
         return _page(request, BankAccountForm())
-    if request.membership.role not in MANAGE_ROLES:
-        raise PermissionDenied("Only an admin registers bank accounts.")
     form = BankAccountForm(request.POST)
     if form.is_valid():
         try:

@@ -11,14 +11,13 @@ import logging
 
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from config import money
 from config.errors import DomainError
 from corporates.forms_onboarding import ApplicationForm, DocumentUploadForm, OwnerFormSet, volume_field_name
-from corporates.models import DocumentKind, EnterpriseStatus, KybDocument, MemberRole
+from corporates.models import DocumentKind, EnterpriseStatus, KybDocument
 from corporates.onboarding.applications import (
     Application,
     ApplicationInvalid,
@@ -27,7 +26,14 @@ from corporates.onboarding.applications import (
     kyb_document_add,
 )
 from corporates.onboarding.limits import limits_all_for
-from corporates.permissions import NotAMember, membership_of, portal_member, two_factor_pending
+from corporates.permissions import (
+    ALL_ROLES,
+    MANAGE_ROLES,
+    NotAMember,
+    membership_of,
+    portal_member,
+    two_factor_pending,
+)
 
 logger = logging.getLogger(__name__)
 OPEN_STATUSES = (EnterpriseStatus.APPLIED, EnterpriseStatus.UNDER_REVIEW)
@@ -93,15 +99,13 @@ def application_apply(request: HttpRequest) -> HttpResponse:
     return render(request, "corporates/apply.html", {"form": form, "owners": owners})
 
 
-@portal_member()
+@portal_member(roles=ALL_ROLES, write_roles=MANAGE_ROLES)
 def application_status(request: HttpRequest) -> HttpResponse:
     """The status page; an enterprise admin also adds documents here while the application is open."""
     enterprise = request.membership.enterprise
-    is_admin = request.membership.role == MemberRole.ADMIN
+    is_admin = request.membership.role in MANAGE_ROLES
     upload_form = DocumentUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST":
-        if not is_admin:
-            raise PermissionDenied("Only an enterprise admin adds documents.")
         if upload_form.is_valid():
             try:
                 document = kyb_document_add(

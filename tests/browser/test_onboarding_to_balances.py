@@ -112,8 +112,9 @@ def test_apply_approve_sign_in_with_totp_and_see_balances(page, mint):
     assert base64.b32decode(secret.replace(" ", "")) == device.bin_key
     page.get_by_label("Six-digit code").fill(code_for(secret))
     page.get_by_role("button", name="Turn on two-factor sign-in").click()
-    page.wait_for_url(re.compile(r".*/$"))
-    assert page.get_by_test_id("enterprise-status").inner_text() == "Applied"
+    # Not approved yet: the portal's home is the application's status page.
+    page.wait_for_url(re.compile(r".*/application/$"))
+    assert page.get_by_test_id("kyb-status").inner_text() == "Applied"
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url("**/login/")
 
