@@ -43,6 +43,9 @@ class NettingBatch(models.Model):
     netting_at = models.DateTimeField(null=True, blank=True)
     settling_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    events_emitted_at = models.DateTimeField(
+        null=True, blank=True, help_text="When batch.completed and the obligation events went out"
+    )
     attempts = models.PositiveIntegerField(default=0, help_text="How many times a worker picked the batch up")
     passes = models.PositiveIntegerField(default=0, help_text="Liquidity passes that settled something")
     # Seconds per phase ({"claim": 0.8, "aggregate": 1.1, "settle": 3.2, ...}); figures of the report

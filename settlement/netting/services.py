@@ -42,10 +42,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from config.db import run_in_transaction
 from config.errors import DomainError
+from config.money import Amount
 from corporates.models import Enterprise
 from settlement.ledger.batch import ledger_post_transfers
 from settlement.ledger.models import EntryKind
@@ -427,7 +429,7 @@ def _complete(batch_id: int) -> None:
     batch.phase_seconds["total"] = round(sum(phases.values()), 3)
     batch.save(update_fields=["status", "completed_at", "report", "phase_seconds"])
     public_id, report = batch.public_id, batch.report
-    transaction.on_commit(lambda: _emit_completed(public_id, report))
+    transaction.on_commit(lambda: _emit_completed(batch_id, public_id, report))
 
 
 def _update_unpaid_obligations(
@@ -549,9 +551,12 @@ def _report(batch_id: int, *, rolled: int, failed: int) -> dict[str, Any]:
     }
 
 
-def _emit_completed(public_id: str, report: dict[str, Any]) -> None:
-    # The events batch.completed / obligation.settled / obligation.failed go
-    # out through corporates' webhook mechanism once it lands; until then, a log line.
+def _emit_completed(batch_id: int, public_id: str, report: dict[str, Any]) -> None:
+    # After the commit: the events go out from their own task, so that a
+    # million obligations' events never lengthen the batch.
+    from settlement.netting.tasks import netting_batch_events_task
+
+    netting_batch_events_task.delay(batch_id=batch_id)
     logger.info(
         "batch.completed %s: %s obligations settled, %s rolled, %s failed, %s net transfers",
         public_id,
@@ -560,6 +565,96 @@ def _emit_completed(public_id: str, report: dict[str, Any]) -> None:
         report["obligations"]["failed"],
         report["net_transfers"],
     )
+
+
+# --- events --------------------------------------------------------------------------------
+
+SETTLED_IDS_PER_EVENT = 1_000
+
+
+def batch_events_emit(*, batch_id: int) -> int:
+    """Tell every participant of a completed batch what happened to it, once. Returns the events emitted.
+
+    * ``batch.completed`` to each participant: its positions per currency;
+    * ``obligation.settled`` to each participant: the ids of its obligations
+      (owed and owed to it) settled in the batch, at most 1,000 per event;
+    * ``obligation.failed`` to both sides of every obligation that failed.
+
+    One transaction, guarded by ``events_emitted_at`` under the batch's row
+    lock: run twice, it emits nothing the second time.
+    """
+    from corporates.webhooks import event_emit
+    from settlement.netting.models import NettingPosition
+    from settlement.obligations.models import Obligation, ObligationStatus
+
+    def emit() -> int:
+        batch = _locked(batch_id)
+        if batch.status != BatchStatus.COMPLETED or batch.events_emitted_at is not None:
+            return 0
+        positions: dict[int, list[dict[str, Any]]] = {}
+        for p in NettingPosition.objects.filter(batch=batch).order_by("enterprise_id", "currency"):
+            positions.setdefault(p.enterprise_id, []).append(
+                {
+                    "currency": p.currency,
+                    "owed": Amount(p.owes, p.currency).to_json(),
+                    "owed_to_you": Amount(p.owed, p.currency).to_json(),
+                    "paid_net": Amount(p.bilateral_out, p.currency).to_json(),
+                    "received_net": Amount(p.bilateral_in, p.currency).to_json(),
+                }
+            )
+        enterprises = Enterprise.objects.in_bulk(list(positions))
+        emitted = 0
+        for enterprise_id, rows in positions.items():
+            enterprise = enterprises[enterprise_id]
+            event_emit(
+                enterprise=enterprise,
+                type="batch.completed",
+                data={"batch": batch.public_id, "cutoff_at": batch.cutoff_at.isoformat(), "positions": rows},
+            )
+            settled = (
+                Obligation.objects.filter(batch=batch, status=ObligationStatus.SETTLED)
+                .filter(Q(payer_id=enterprise_id) | Q(payee_id=enterprise_id))
+                .order_by("id")
+                .values_list("public_id", flat=True)
+            )
+            chunk: list[str] = []
+            for public_id in settled.iterator(chunk_size=SETTLED_IDS_PER_EVENT):
+                chunk.append(public_id)
+                if len(chunk) == SETTLED_IDS_PER_EVENT:
+                    event_emit(
+                        enterprise=enterprise,
+                        type="obligation.settled",
+                        data={"batch": batch.public_id, "obligations": chunk},
+                    )
+                    emitted += 1
+                    chunk = []
+            if chunk:
+                event_emit(
+                    enterprise=enterprise,
+                    type="obligation.settled",
+                    data={"batch": batch.public_id, "obligations": chunk},
+                )
+                emitted += 1
+            emitted += 1
+        failed = Obligation.objects.filter(batch=batch, status=ObligationStatus.FAILED).select_related("payer", "payee")
+        for obligation in failed.iterator(chunk_size=1000):
+            data = {
+                "id": obligation.public_id,
+                "batch": batch.public_id,
+                "payer": obligation.payer.public_id,
+                "payee": obligation.payee.public_id,
+                "amount": Amount(obligation.amount, obligation.currency).to_json(),
+                "value_date": obligation.value_date.isoformat(),
+                "reason": obligation.reason,
+            }
+            for side in (obligation.payer, obligation.payee):
+                event_emit(enterprise=side, type="obligation.failed", data=data)
+                emitted += 1
+        batch.events_emitted_at = timezone.now()
+        batch.save(update_fields=["events_emitted_at"])
+        return emitted
+
+    return run_in_transaction(emit)
 
 
 # --- preview ------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from settlement.netting.services import batch_cutoff, batch_run
+from settlement.netting.services import batch_cutoff, batch_events_emit, batch_run
 
 
 @shared_task(name="netting.batch_run", acks_late=True, time_limit=1800, soft_time_limit=1700)
@@ -25,3 +25,9 @@ def netting_cutoff_task(*, trigger: str = "schedule") -> dict:
     """A cut-off (django-celery-beat schedule): finish unfinished batches, then run a new one."""
     batch = batch_cutoff(trigger=trigger)
     return {"batch": batch.public_id, "status": batch.status, "phase_seconds": batch.phase_seconds}
+
+
+@shared_task(name="netting.batch_events", acks_late=True, time_limit=1800, soft_time_limit=1700)
+def netting_batch_events_task(*, batch_id: int) -> int:
+    """Emit a completed batch's events (queued on the batch's commit); emits nothing if they went out already."""
+    return batch_events_emit(batch_id=batch_id)

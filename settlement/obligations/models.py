@@ -30,8 +30,9 @@ class ObligationStatus(models.TextChoices):
 
 
 class Obligation(models.Model):
-    # No index beyond those in Meta (see the note there on HOT updates). Unique public_id as a constraint, so PostgreSQL gets no second
-    # (LIKE) index; the foreign keys are served by the composite indexes.
+    # No index beyond those in Meta (see the note there on HOT updates). Unique
+    # public_id as a constraint, so PostgreSQL gets no second (LIKE) index; the
+    # foreign keys are served by the composite indexes.
     public_id = models.CharField(max_length=32, default=public_id_factory("obl"), editable=False)
     payer = models.ForeignKey(
         "corporates.Enterprise", on_delete=models.PROTECT, related_name="obligations_out", db_index=False

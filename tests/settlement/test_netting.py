@@ -335,3 +335,27 @@ def _wallet_supply() -> dict[str, int]:
     for currency, balance in Account.objects.filter(kind=AccountKind.WALLET).values_list("currency", "balance"):
         totals[currency] += balance
     return dict(totals)
+
+
+def test_the_batch_tells_every_participant_once(make_enterprise, mint, settings):
+    from corporates.models import WebhookEvent
+    from settlement.netting.services import batch_events_emit
+
+    settings.NETTING_MAX_ROLLS = 0  # the unpayable obligation fails at once
+    a, b, c = (make_enterprise() for _ in range(3))
+    mint(a, "100.00")
+    settled = owe(a, b, "60.00")
+    failed = owe(c, b, "5.00")  # c holds nothing
+    batch = run_batch()
+
+    emitted = batch_events_emit(batch_id=batch.pk)
+    again = batch_events_emit(batch_id=batch.pk)
+
+    events = {(e.enterprise_id, e.type): e.data for e in WebhookEvent.objects.all()}
+    assert again == 0 and emitted == len(events) == 7
+    assert events[(a.pk, "obligation.settled")]["obligations"] == [settled.public_id]
+    assert events[(b.pk, "obligation.settled")]["obligations"] == [settled.public_id]
+    assert events[(b.pk, "obligation.failed")]["id"] == failed.public_id
+    assert events[(c.pk, "obligation.failed")]["reason"].startswith("insufficient_funds")
+    assert events[(a.pk, "batch.completed")]["positions"][0]["paid_net"] == {"amount": "60.00", "currency": "HKD"}
+    assert {(e, t) for e, t in events if t == "batch.completed"} == {(x.pk, "batch.completed") for x in (a, b, c)}
