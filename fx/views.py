@@ -22,6 +22,7 @@ from corporates.models import MemberRole
 from corporates.permissions import portal_member
 from fx import charts, exports, selectors, services
 from fx.forms import QuoteForm, SwapFilterForm
+from settlement.ledger.selectors import balances_for
 
 SWAP_ROLES = frozenset({MemberRole.MAKER, MemberRole.ADMIN})
 CHART_WINDOW = timedelta(hours=1)
@@ -38,6 +39,7 @@ def _swap_page(request: HttpRequest, form: QuoteForm, status: int = 200) -> Http
         "stale": rates.is_stale(now=timezone.now()),
         "pairs": [] if rates.missing else selectors.indicative_rates(rates=rates, spread_bps=terms.spread_bps),
         "terms": terms,
+        "balances": [(code, minor) for code, minor in balances_for(enterprise=enterprise).items()],
     }
     return render(request, "fx/swap.html", context, status=status)
 
@@ -88,6 +90,9 @@ def quote_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         "requote": requote,
         "can_swap": request.membership.role in SWAP_ROLES,
         "swap": getattr(quote, "swap", None) if quote.status == "accepted" else None,
+        # Shown, not enforced: the accept checks the wallet under its lock.
+        "short_of_funds": balances_for(enterprise=quote.enterprise)[quote.sell_currency]
+        < money.to_minor(quote.sell_amount, quote.sell_currency),
     }
     return render(request, "fx/quote.html", context)
 

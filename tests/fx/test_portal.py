@@ -41,6 +41,7 @@ def test_swap_page_quote_countdown_and_confirm(funded, rates, inventory, member_
 
     page = client.get("/fx/")
     assert page.status_code == 200 and b"Get a quote" in page.content
+    assert "<strong>1,000,000.00 USD</strong>" in page.content.decode()  # what the enterprise holds
 
     quoted = client.post(
         "/fx/quotes/", {"sell_currency": "USD", "buy_currency": "HKD", "fixed_side": "sell", "amount": "1000.00"}
@@ -134,3 +135,12 @@ def test_history_csv(funded, rates, inventory, member_client):
     lines = b"".join(response.streaming_content).decode().splitlines()
     assert response["Content-Type"].startswith("text/csv")
     assert len(lines) == 2 and ",500.00,HKD," in lines[1]
+
+
+def test_the_quote_page_warns_when_the_wallet_is_short(funded, rates, inventory, member_client):
+    client = member_client(funded(USD="10.00"))
+    client.post("/fx/quotes/", {"sell_currency": "USD", "buy_currency": "HKD", "fixed_side": "sell", "amount": "10.01"})
+
+    page = client.get(f"/fx/quotes/{Quote.objects.get().public_id}/").content.decode()
+
+    assert 'data-testid="short-of-funds"' in page
