@@ -164,3 +164,12 @@ def test_the_next_parameter_is_kept_through_the_door_url_encoded_safely(client, 
     assert response.status_code == 302
     prompt = client.get(response["Location"])
     assert prompt.context["next"] == target
+
+
+def test_failed_admin_sign_ins_are_throttled_like_the_portals(client, staff, settings):
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        assert password_step(client, staff.username, "not-the-password").status_code == 200
+    assert password_step(client, staff.username, "not-the-password").status_code == 429
+    # Even the right password is refused during the cool-off.
+    assert password_step(client, staff.username).status_code == 429
+    assert "_auth_user_id" not in client.session
