@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 
 from settlement.deposits.models import ReserveAlertKind
-from settlement.deposits.services import inbound_wire_receive
+from settlement.deposits.services import DepositError, inbound_wire_receive
 from settlement.redemptions.services import RedemptionError, payout_failed, payout_paid
 from settlement.reserves import reserve_alert_raise
 from settlement.webhooks_in import BankEvent
@@ -38,7 +38,7 @@ def bank_event_apply(*, event: BankEvent) -> str:
             payout_failed(event=event)
         else:
             return IGNORED  # payout.created / payout.updated: the terminal events carry what we act on
-    except RedemptionError as exc:
+    except (DepositError, RedemptionError) as exc:
         reserve_alert_raise(
             kind=ReserveAlertKind.BANK_EVENT,
             currency=str(event.object.get("currency") or "").upper()[:8],

@@ -10,7 +10,15 @@ from django.contrib.auth import get_user_model
 
 from corporates.models import WebhookEvent
 from corporates.services import enterprise_freeze
-from settlement.deposits.models import InboundWire, InboundWireStatus, SuspenseItem, SuspenseReason, SuspenseStatus
+from settlement.deposits.models import (
+    InboundWire,
+    InboundWireStatus,
+    ReserveAlert,
+    ReserveAlertKind,
+    SuspenseItem,
+    SuspenseReason,
+    SuspenseStatus,
+)
 from settlement.deposits.services import (
     SuspenseAssignRefused,
     SuspenseNotOpen,
@@ -184,3 +192,20 @@ def test_a_delivery_whose_signature_does_not_verify_is_refused_and_mints_nothing
     assert rails.deliver(delivery).status_code == 200
     assert wire_for_wallet(enterprise) == 1000
     assert_books_clean()
+
+
+def test_a_wire_event_we_cannot_read_is_acknowledged_and_alerted(rails):
+    body = json.dumps(
+        {"id": "evt_bad_wire", "type": "inbound_wire.received", "created": 1,
+         "data": {"object": {"id": "iw_bad", "amount": "lots", "currency": "hkd"}}}
+    ).encode()  # fmt: skip
+    signature = signature_header_compute(payload=body, secret=rails.bank.webhook_secret)
+
+    response = rails.client.post(
+        "/webhooks/bank/", data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature
+    )
+
+    assert response.status_code == 200 and response.json()["outcome"] == "alerted"
+    alert = ReserveAlert.objects.get()
+    assert alert.kind == ReserveAlertKind.BANK_EVENT and alert.details["code"] == "inbound_wire_invalid"
+    assert InboundWire.objects.count() == 0
