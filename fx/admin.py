@@ -108,22 +108,18 @@ class InventoryFloorAdmin(admin.ModelAdmin):
 
     list_display = ["currency", "floor", "inventory_balance", "open_alerts"]
 
-    def changelist_view(self, request, extra_context=None):
-        extra_context = extra_context or {}
-        self._status = {line.currency: line for line in selectors.inventory_status()}
-        return super().changelist_view(request, extra_context)
+    def _line(self, obj):
+        # Read per row (three currencies): no state kept on the admin instance, which all requests share.
+        return selectors.inventory_line(currency=obj.currency)
 
     @admin.display(description="Inventory now")
     def inventory_balance(self, obj):
-        line = getattr(self, "_status", {}).get(obj.currency)
-        if line is None:
-            return "—"
+        line = self._line(obj)
         return f"{line.balance} {obj.currency}{'  (below floor)' if line.below_floor else ''}"
 
     @admin.display(description="Open alerts")
     def open_alerts(self, obj):
-        line = getattr(self, "_status", {}).get(obj.currency)
-        return line.open_alerts if line else 0
+        return self._line(obj).open_alerts
 
 
 @admin.register(InventoryAlert)

@@ -229,18 +229,13 @@ class InventoryLine:
         return self.balance < self.floor
 
 
+def inventory_line(*, currency: str) -> InventoryLine:
+    """The platform's FX inventory in one currency, with its floor and open alerts."""
+    now = inventory_now(currency=currency)
+    alerts = InventoryAlert.objects.filter(currency=currency, acknowledged_at__isnull=True).count()
+    return InventoryLine(currency, now.balance, now.floor, alerts)
+
+
 def inventory_status() -> list[InventoryLine]:
     """The platform's FX inventory per currency, with its floor and open alerts (back office)."""
-    balances = dict(
-        Account.objects.filter(enterprise__isnull=True, kind=AccountKind.FX_INVENTORY).values_list(
-            "currency", "balance"
-        )
-    )
-    floors = dict(InventoryFloor.objects.values_list("currency", "floor"))
-    lines = []
-    for code in money.CURRENCY_CODES:
-        alerts = InventoryAlert.objects.filter(currency=code, acknowledged_at__isnull=True).count()
-        lines.append(
-            InventoryLine(code, money.from_minor(balances.get(code, 0), code), floors.get(code, Decimal(0)), alerts)
-        )
-    return lines
+    return [inventory_line(currency=code) for code in money.CURRENCY_CODES]
