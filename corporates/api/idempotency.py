@@ -1,7 +1,7 @@
 """``Idempotency-Key`` on every API POST: a retried request executes once.
 
-Use the ``@idempotent`` decorator on a view's ``post`` (or inherit
-``IdempotentPostMixin`` before a generic view). Then, per enterprise and key:
+Decorate every API view's ``post`` with ``@idempotent`` (tests/api/test_tenancy.py
+checks that each one is). Then, per enterprise and key:
 
 * the first request inserts an ``IdempotencyRecord`` (the unique constraint
   is the lock), executes, and stores its response with a SHA-256 of the
@@ -173,11 +173,3 @@ def idempotent(handler: Callable) -> Callable:
 
     wrapper.idempotent = True  # type: ignore[attr-defined]
     return wrapper
-
-
-class IdempotentPostMixin:
-    """Put before a generic DRF view (``CreateAPIView``, …) to make its POST idempotent."""
-
-    @idempotent
-    def post(self, request, *args, **kwargs):
-        return super().post(request, *args, **kwargs)  # type: ignore[misc]
