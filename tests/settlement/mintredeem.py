@@ -55,7 +55,7 @@ class Rails:
 
     # --- events ---------------------------------------------------------------------
 
-    def wait_event(self, type_: str, object_id: str, timeout: float = 10) -> Delivery:
+    def wait_event(self, type_: str, object_id: str, timeout: float = 30) -> Delivery:
         """The bank's (first) delivery of ``type_`` about ``object_id``."""
 
         def match(delivery: Delivery) -> bool:
@@ -100,7 +100,7 @@ class Rails:
 
     # --- money out --------------------------------------------------------------------------
 
-    def payout_outcome(self, redemption: Redemption, timeout: float = 10) -> Delivery:
+    def payout_outcome(self, redemption: Redemption, timeout: float = 30) -> Delivery:
         """The bank's payout.paid or payout.failed for the redemption's payout."""
         redemption.refresh_from_db()
         assert redemption.payout_id, f"{redemption.public_id} has no payout"

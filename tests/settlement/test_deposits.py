@@ -99,7 +99,9 @@ def test_the_banks_own_duplicate_deliveries_mint_once(rails, make_enterprise):
     reference = deposit_reference_for(enterprise=enterprise, currency="USD").reference
     wire = rails.wire(amount="42.00", currency="USD", reference=reference)
 
-    deliveries = rails.receiver.wait_for(lambda ds: sum(d.event["data"]["object"]["id"] == wire["id"] for d in ds) >= 2)
+    deliveries = rails.receiver.wait_for(
+        lambda ds: sum(d.event["data"]["object"]["id"] == wire["id"] for d in ds) >= 2, timeout=30
+    )
     for delivery in deliveries:
         assert rails.deliver(delivery).status_code == 200
 

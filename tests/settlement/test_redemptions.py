@@ -245,7 +245,8 @@ def test_duplicate_and_out_of_order_webhooks_change_nothing_twice(
                 for d in ds
             )
             >= 8
-        )  # each terminal event delivered twice
+        ),  # each terminal event delivered twice
+        timeout=30,
     )
 
     # Every delivery about these payouts, in the (shuffled) order the bank sent them, then all again backwards.
