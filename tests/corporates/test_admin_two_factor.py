@@ -173,3 +173,10 @@ def test_failed_admin_sign_ins_are_throttled_like_the_portals(client, staff, set
     # Even the right password is refused during the cool-off.
     assert password_step(client, staff.username).status_code == 429
     assert "_auth_user_id" not in client.session
+
+
+def test_the_door_never_forwards_off_site(client, staff):
+    TOTPDevice.objects.create(user=staff, name="Authenticator app", confirmed=True)
+    client.force_login(staff)
+    response = client.get(f"{ADMIN_LOGIN}?next=https://evil.example/admin/")
+    assert response["Location"] == f"{reverse('corporates:two_factor_verify')}?next={reverse('admin:index')}"
