@@ -256,6 +256,8 @@ FX_DEFAULT_SINGLE_SWAP_LIMIT_USD = os.environ.get("FX_DEFAULT_SINGLE_SWAP_LIMIT_
 # statements (the locked section of an accept above all); elsewhere (SQLite)
 # through the ORM. "orm" forces the ORM path.
 FX_SQL_PATH = os.environ.get("FX_SQL_PATH", "auto")
+# A manual USD leg outside these bounds is refused (HKD: the band of the peg).
+FX_MANUAL_RATE_BOUNDS = {"HKD": ("7.75", "7.85"), "CNH": ("6.00", "8.50")}
 # The simulated feed's bounded random walk per USD leg (units per 1 USD;
 # Decimal strings). HKD stays inside the 7.75–7.85 band of the peg.
 FX_SIMULATED_LEGS = {

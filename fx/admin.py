@@ -7,7 +7,8 @@ read-only records.
 
 from __future__ import annotations
 
-from django.contrib import admin, messages
+from django.contrib import admin
+from django.core.exceptions import ValidationError
 
 from config.errors import DomainError
 from fx import selectors, services
@@ -74,12 +75,23 @@ class ManualRateAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+
+        class ManualRateForm(form):
+            def clean(self):
+                cleaned = super().clean()
+                if cleaned.get("currency") and cleaned.get("mid") is not None:
+                    try:
+                        services.manual_rate_validate(currency=cleaned["currency"], mid=cleaned["mid"])
+                    except DomainError as exc:
+                        raise ValidationError(exc.message, code=exc.code) from exc
+                return cleaned
+
+        return ManualRateForm
+
     def save_model(self, request, obj, form, change):
-        try:
-            saved = services.manual_rate_set(currency=obj.currency, mid=obj.mid, note=obj.note, set_by=request.user)
-        except DomainError as exc:
-            self.message_user(request, exc.message, level=messages.ERROR)
-            return
+        saved = services.manual_rate_set(currency=obj.currency, mid=obj.mid, note=obj.note, set_by=request.user)
         obj.pk = saved.pk
 
     @admin.action(description="Deactivate (the feed takes over again)")

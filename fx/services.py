@@ -61,6 +61,12 @@ class RatesStale(DomainError):
     http_status = 503
 
 
+class ManualRateOutOfBounds(DomainError):
+    code = "manual_rate_out_of_bounds"
+    title = "The manual rate is outside the range allowed for its currency."
+    http_status = 422
+
+
 class FxPairInvalid(DomainError):
     code = "fx_pair_invalid"
     title = "A swap needs two different platform currencies."
@@ -162,14 +168,22 @@ def rates_publish(*, now: datetime | None = None) -> list[RateTick]:
     return run_in_transaction(publish)
 
 
+def manual_rate_validate(*, currency: str, mid: Decimal) -> None:
+    """Refuse a manual leg that could not be right (the admin form asks this before saving)."""
+    if currency not in selectors.NON_USD:
+        raise FxPairInvalid(f"Manual rates are USD legs: one of {', '.join(selectors.NON_USD)}.")
+    # A typo in an override would be quoted to every client at once: refuse a
+    # leg outside its sane range (for HKD, the band of the peg).
+    low, high = (Decimal(bound) for bound in settings.FX_MANUAL_RATE_BOUNDS[currency])
+    if not low <= mid <= high:
+        raise ManualRateOutOfBounds(f"USD/{currency} must be between {low} and {high}; {mid} is not.")
+
+
 def manual_rate_set(
     *, currency: str, mid: Decimal, note: str = "", set_by=None, now: datetime | None = None
 ) -> ManualRate:
     """Make ``mid`` the active manual USD leg of ``currency`` and publish at once (it overrides the feed)."""
-    if currency not in selectors.NON_USD:
-        raise FxPairInvalid(f"Manual rates are USD legs: one of {', '.join(selectors.NON_USD)}.")
-    if mid <= 0:
-        raise DomainError("A rate is positive.")
+    manual_rate_validate(currency=currency, mid=mid)
 
     def save() -> ManualRate:
         ManualRate.objects.filter(currency=currency, is_active=True).update(is_active=False)

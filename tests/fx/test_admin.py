@@ -74,3 +74,11 @@ def test_deactivating_a_manual_rate_in_admin_hands_back_to_the_feed(admin_client
 
     assert not ManualRate.objects.filter(is_active=True).exists()
     assert selectors.rates_current().sources["CNH"] == "simulated"
+
+
+def test_admin_refuses_a_manual_rate_outside_the_peg_band(admin_client, rate_sources):
+    response = admin_client.post(reverse("admin:fx_manualrate_add"), {"currency": "HKD", "mid": "8.7800", "note": ""})
+
+    assert response.status_code == 200
+    assert "must be between 7.75 and 7.85" in response.content.decode()
+    assert not ManualRate.objects.exists()

@@ -106,3 +106,17 @@ def test_the_beat_schedule_exists_from_the_data_migration():
 def test_the_publish_task_calls_the_service(rate_sources):
     assert tasks.rates_publish_task() == 2
     assert RateTick.objects.count() == 2
+
+
+@pytest.mark.parametrize(("currency", "mid"), [("HKD", "7.7499"), ("HKD", "7.8501"), ("CNH", "71.00")])
+def test_a_manual_rate_outside_its_band_is_refused(rate_sources, now, currency, mid):
+    with pytest.raises(services.ManualRateOutOfBounds):
+        services.manual_rate_set(currency=currency, mid=Decimal(mid), now=now)
+    assert not ManualRate.objects.exists()
+    assert not RateTick.objects.exists()
+
+
+def test_the_edges_of_the_peg_band_are_allowed(rate_sources, now):
+    services.manual_rate_set(currency="HKD", mid=Decimal("7.75"), now=now)
+    services.manual_rate_set(currency="HKD", mid=Decimal("7.85"), now=now)
+    assert selectors.rates_current().legs["HKD"] == Decimal("7.85")
