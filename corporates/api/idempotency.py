@@ -13,9 +13,10 @@ checks that each one is). Then, per enterprise and key:
   ``idempotency_request_in_progress`` (retry shortly, you will get the replay);
 * a missing key is 400 ``idempotency_key_required``.
 
-Responses of 5xx are not kept (the record is deleted) so the client can
-retry with the same key; 4xx answers — a refused business rule, a validation
-error — are deterministic and are replayed like successes. A record left "in
+Responses of 400 (the request did not validate) and 5xx (it did not
+complete) are not kept — the record is deleted — so the client can send the
+corrected request, or retry, with the same key. Other answers, successes and
+refusals by a business rule (404, 409, 422, …), are replayed. A record left "in
 progress" by a process that died is taken over by the same request after
 ``IDEMPOTENCY_IN_PROGRESS_TIMEOUT``; keys are forgotten after
 ``IDEMPOTENCY_KEY_TTL`` (``idempotency_records_purge``, run by beat).
@@ -151,7 +152,10 @@ def idempotent_execute(*, view, request, execute: Callable[[], Response]) -> Res
         response = execute()
     except Exception as exc:
         response = view.handle_exception(exc)
-    if response.status_code >= 500:
+    if response.status_code >= 500 or response.status_code == 400:
+        # Nothing was done: a 400 is a request that did not validate, a 5xx
+        # one that did not complete. Forget the key so that the corrected
+        # request (or the retry) can run under it.
         record.delete()
         return response
     record.status = IdempotencyStatus.COMPLETED

@@ -158,3 +158,15 @@ def test_old_keys_are_purged(client_a, settings):
     assert idempotency_records_purge(now=timezone.now()) == 0
     assert idempotency_records_purge(now=timezone.now() + settings.IDEMPOTENCY_KEY_TTL + timedelta(seconds=1)) == 1
     assert not IdempotencyRecord.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_request_that_did_not_validate_leaves_the_key_free(client_a):
+    invalid = client_a.post(
+        "/api/v1/webhook-endpoints", {"url": "https://a.example.com/h"}, format="json", HTTP_IDEMPOTENCY_KEY="k-fix"
+    )
+    assert invalid.status_code == 400
+
+    fixed = client_a.post("/api/v1/webhook-endpoints", ENDPOINT, format="json", HTTP_IDEMPOTENCY_KEY="k-fix")
+
+    assert fixed.status_code == 201 and not fixed.has_header("Idempotent-Replayed")
