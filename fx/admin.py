@@ -7,6 +7,7 @@ read-only records.
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 
@@ -23,6 +24,7 @@ from fx.models import (
     RateTick,
     Swap,
 )
+from fx.rates import registered_keys
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -42,6 +44,13 @@ class RateSourceAdmin(admin.ModelAdmin):
     list_editable = ["priority", "is_active"]
     readonly_fields = ["state", "updated_at"]
     actions = ["publish_now"]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "key":
+            # Only keys with a class in fx.rates: a row without one would be skipped at every publish.
+            choices = [(key, key) for key in registered_keys()]
+            return forms.ChoiceField(choices=choices, help_text="The class in fx.rates that implements the source.")
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def has_delete_permission(self, request, obj=None):
         return False  # ticks refer to their source; deactivate instead

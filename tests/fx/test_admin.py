@@ -82,3 +82,13 @@ def test_admin_refuses_a_manual_rate_outside_the_peg_band(admin_client, rate_sou
     assert response.status_code == 200
     assert "must be between 7.75 and 7.85" in response.content.decode()
     assert not ManualRate.objects.exists()
+
+
+def test_a_source_row_names_a_registered_class(admin_client, rate_sources):
+    page = admin_client.get(reverse("admin:fx_ratesource_add")).content.decode()
+    assert '<option value="simulated">' in page and '<option value="manual">' in page
+
+    response = admin_client.post(
+        reverse("admin:fx_ratesource_add"), {"key": "no-such-source", "name": "Typo", "priority": 5, "is_active": "on"}
+    )
+    assert response.status_code == 200  # the form refuses it
