@@ -391,6 +391,8 @@ RESERVE_CUSTODIAN_ACCOUNTS = {
 # Approved redemptions with no payout recorded after this long are queued again
 # (their task was lost or its worker died); the key makes the bank pay once.
 REDEMPTION_PAYOUT_SWEEP_AFTER_S = int(os.environ.get("REDEMPTION_PAYOUT_SWEEP_AFTER_S", "60"))
+# The Celery queue of payout creation (workers that reach the bank listen on it).
+REDEMPTION_PAYOUT_QUEUE = os.environ.get("REDEMPTION_PAYOUT_QUEUE", "default")
 # Redemptions whose deadline is this close count as "at risk" in the back office.
 REDEMPTION_AT_RISK_HOURS = int(os.environ.get("REDEMPTION_AT_RISK_HOURS", "4"))
 # A ledger/custodian difference must persist this long (a second look) before it

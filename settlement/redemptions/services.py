@@ -320,7 +320,9 @@ def payout_enqueue(*, redemption_id: int) -> None:
     from settlement.tasks import redemption_payout_task
 
     try:
-        redemption_payout_task.delay(redemption_id=redemption_id)
+        redemption_payout_task.apply_async(
+            kwargs={"redemption_id": redemption_id}, queue=settings.REDEMPTION_PAYOUT_QUEUE
+        )
     except Exception:
         logger.exception("could not queue the payout of redemption %s; the sweep will", redemption_id)
 

@@ -16,6 +16,7 @@ import pytest
 from celery import Celery
 from django.conf import settings
 
+from settlement.deposits.services import deposit_reference_for
 from settlement.rails import RailsApiError, RailsUnavailable
 from settlement.redemptions.models import Redemption, RedemptionState
 from settlement.redemptions.services import (
@@ -153,4 +154,50 @@ def test_a_worker_dying_between_the_payout_and_its_record_leaves_one_payout_at_t
     assert [p.id for p in rails.payouts()] == [made.id]  # still one payout at the bank
     assert rails.settle(redemption).state == RedemptionState.PAID
     assert party.wallet() == minor("876.55")
+    assert_books_clean()
+
+
+def wait_until(predicate, timeout: float = 60, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_end_to_end_the_bank_calls_our_server_and_a_real_worker_pays(banksim_factory, live_server, redeemer, settings):
+    """Nothing simulated on our side: banksim delivers (twice, shuffled) to a live server; a worker pays."""
+    if settings.CELERY_BROKER_URL.startswith("filesystem"):
+        pytest.skip("needs a real broker (make test)")
+    bank = banksim_factory(
+        webhook_url=f"{live_server.url}/webhooks/bank/",
+        opening_balances={},
+        webhook_duplicate_rate=1.0,
+        webhook_shuffle_ms=100,
+    )
+    settings.BANK_RAILS_BASE_URL = bank.url
+    settings.BANK_RAILS_SECRET_KEY = bank.secret_key
+    settings.BANK_RAILS_WEBHOOK_SECRET = bank.webhook_secret
+    settings.BANK_RAILS_ACCOUNT_ID = bank.account_id
+    party = redeemer()
+    reference = deposit_reference_for(enterprise=party.enterprise, currency="HKD").reference
+    with bank.client() as client:
+        client.test_inbound_wire(amount_minor=50_000, currency="HKD", reference=reference, idempotency_key="e2e-wire")
+    wait_until(lambda: party.wallet() == 50_000, what="the wire to be minted")
+
+    settings.REDEMPTION_PAYOUT_QUEUE = f"itest-e2e-{os.getpid()}-{time.monotonic_ns()}"
+    worker = start_worker(settings.REDEMPTION_PAYOUT_QUEUE)  # where the on-commit payout task goes
+    try:
+        redemption = approve(party, "120.00")  # the request commits; its payout task is queued
+        wait_until(lambda: Redemption.objects.get(pk=redemption.pk).state == RedemptionState.PAID, what="the payout")
+    finally:
+        stop(worker)
+
+    redemption.refresh_from_db()
+    with bank.client() as client:
+        payouts = list(client.payouts_iter())
+        custodian = client.balance_retrieve().available["HKD"]
+    assert [p.id for p in payouts] == [redemption.payout_id] and payouts[0].amount_minor == 12_000
+    assert party.wallet() == 38_000 and custodian == 38_000
     assert_books_clean()
