@@ -132,6 +132,9 @@ def problem_for_exception(exc: BaseException, *, instance: str | None = None) ->
             status_code=exc.http_status, code=exc.code, title=exc.title, detail=exc.message, instance=instance,
             errors=errors,
         )  # fmt: skip
+        # An error class that knows when to come back says so (retry_after = seconds).
+        if getattr(exc, "retry_after", None):
+            headers["Retry-After"] = str(exc.retry_after)
         return body, exc.http_status, headers
     if isinstance(exc, MoneyParseError):
         errors = [{"field": exc.field, "code": exc.code, "detail": exc.message}]

@@ -59,6 +59,7 @@ class IdempotencyRequestInProgress(DomainError):
     code = "idempotency_request_in_progress"
     title = "A request with this Idempotency-Key is still being processed; retry shortly."
     http_status = 409
+    retry_after = 1
 
 
 def _key_error(message: str, code: str) -> ValidationError:

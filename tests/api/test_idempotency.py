@@ -150,6 +150,7 @@ def test_a_recent_in_progress_request_is_not_taken_over(client_a):
     IdempotencyRecord.objects.filter(key="k-busy").update(status="in_progress")
     response = client_a.post("/api/v1/webhook-endpoints", ENDPOINT, format="json", HTTP_IDEMPOTENCY_KEY="k-busy")
     assert response.status_code == 409 and response.json()["code"] == "idempotency_request_in_progress"
+    assert response["Retry-After"] == "1"
 
 
 @pytest.mark.django_db
