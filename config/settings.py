@@ -291,7 +291,9 @@ CELERY_IMPORTS = ["settlement.netting.tasks"]
 KYB_DOCUMENT_MAX_BYTES = int(os.environ.get("KYB_DOCUMENT_MAX_BYTES", str(5 * 1024 * 1024)))
 # rapidfuzz token_sort_ratio (0-100) at or above which a name match becomes an alert.
 SANCTIONS_MATCH_THRESHOLD = int(os.environ.get("SANCTIONS_MATCH_THRESHOLD", "88"))
-SANCTIONS_LIST_PATH = Path(os.environ.get("SANCTIONS_LIST_PATH", BASE_DIR / "corporates" / "data" / "sanctions_list.csv"))
+SANCTIONS_LIST_PATH = Path(
+    os.environ.get("SANCTIONS_LIST_PATH", BASE_DIR / "corporates" / "data" / "sanctions_list.csv")
+)
 # Default limits per currency (no FX conversion: each currency has its own
 # figures); the back office overrides them per enterprise in admin. Amounts
 # are decimal strings. approval_threshold: above it a checker must approve.
