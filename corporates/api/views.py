@@ -168,7 +168,9 @@ class BankAccountListView(EnterpriseScopedMixin, generics.ListAPIView):
     def post(self, request):
         serializer = BankAccountCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        account = bank_account_register(enterprise=request_enterprise(request), actor=None, **serializer.validated_data)
+        account = bank_account_register(
+            enterprise=request_enterprise(request), actor=request.auth, **serializer.validated_data
+        )
         return Response(BankAccountSerializer(account).data, status=status.HTTP_201_CREATED)
 
 
