@@ -129,6 +129,7 @@ class RedemptionListView(EnterpriseScopedMixin, generics.ListAPIView):
     queryset = Redemption.objects.select_related("bank_account")
     serializer_class = RedemptionSerializer
     pagination_class = RedemptionPagination
+    filterset_fields = ["state", "currency"]
 
     @extend_schema(
         request=RedemptionCreateSerializer,

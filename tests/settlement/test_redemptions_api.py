@@ -76,6 +76,8 @@ def test_redeem_through_the_api_with_a_second_key_approving(
     assert shown["state"] == "paid" and shown["paid_at"]
     listed = maker.get("/api/v1/redemptions").json()
     assert [r["id"] for r in listed["results"]] == [red["id"]]
+    assert maker.get("/api/v1/redemptions?state=paid").json()["results"][0]["id"] == red["id"]
+    assert maker.get("/api/v1/redemptions?state=failed").json()["results"] == []
     reserves = {r["currency"]: r for r in maker.get("/api/v1/reserves").json()["reserves"]}
     assert reserves["HKD"]["tokens_outstanding"] == {"amount": "350.00", "currency": "HKD"}
     assert reserves["HKD"]["reserve_custodian"] == reserves["HKD"]["reserve_ledger"]
