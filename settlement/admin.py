@@ -187,3 +187,7 @@ class ReserveAlertAdmin(ReadOnlyAdmin):
         for alert in queryset:
             reserve_alert_resolve(alert=alert, actor=request.user)
         self.message_user(request, f"{queryset.count()} alert(s) resolved.")
+
+
+# Netting batches and obligations (issue 6) register themselves in their own module.
+from settlement.netting import admin as _netting_admin  # noqa: E402, F401

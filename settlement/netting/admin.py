@@ -1,0 +1,102 @@
+"""Back office for netting: batches (report, phases, resume or run a cut-off now) and obligations, read-only.
+
+Nothing here changes a batch or an obligation itself: the actions queue the
+same Celery tasks as the schedules, which call the netting services.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+
+from settlement.netting.models import NettingBatch
+from settlement.netting.tasks import netting_batch_run_task, netting_cutoff_task
+from settlement.obligations.models import Obligation
+
+
+class _ReadOnly(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(NettingBatch)
+class NettingBatchAdmin(_ReadOnly):
+    list_display = [
+        "public_id",
+        "status",
+        "trigger",
+        "cutoff_at",
+        "passes",
+        "claimed",
+        "net_transfers",
+        "efficiency",
+        "seconds",
+        "attempts",
+    ]
+    list_filter = ["status", "trigger"]
+    search_fields = ["public_id"]
+    readonly_fields = [
+        "public_id",
+        "status",
+        "trigger",
+        "cutoff_at",
+        "value_date",
+        "created_at",
+        "netting_at",
+        "settling_at",
+        "completed_at",
+        "events_emitted_at",
+        "attempts",
+        "passes",
+        "phase_seconds",
+        "report",
+    ]
+    actions = ["resume", "run_cutoff_now"]
+
+    @admin.display(description="obligations")
+    def claimed(self, batch: NettingBatch):
+        return batch.report.get("obligations", {}).get("claimed")
+
+    @admin.display(description="net transfers")
+    def net_transfers(self, batch: NettingBatch):
+        return batch.report.get("net_transfers")
+
+    @admin.display(description="efficiency % (bilateral / multilateral)")
+    def efficiency(self, batch: NettingBatch):
+        if not batch.report:
+            return None
+        return f"{batch.report['efficiency_bilateral_pct']} / {batch.report['efficiency_multilateral_pct']}"
+
+    @admin.display(description="seconds")
+    def seconds(self, batch: NettingBatch):
+        return batch.phase_seconds.get("total")
+
+    @admin.action(description="Resume the selected batches (safe on a completed or running batch)")
+    def resume(self, request, queryset):
+        for batch_id in queryset.values_list("id", flat=True):
+            netting_batch_run_task.delay(batch_id=batch_id)
+        self.message_user(request, f"Queued {queryset.count()} batch(es).", messages.SUCCESS)
+
+    @admin.action(description="Run a cut-off now (opens a new batch; select any row)")
+    def run_cutoff_now(self, request, queryset):
+        netting_cutoff_task.delay(trigger=f"manual: {request.user.get_username()}"[:100])
+        self.message_user(request, "A cut-off is queued; its batch appears here when it opens.", messages.SUCCESS)
+
+
+@admin.register(Obligation)
+class ObligationAdmin(_ReadOnly):
+    list_display = ["public_id", "payer", "payee", "amount_display", "value_date", "status", "roll_count", "batch"]
+    list_filter = ["status", "currency", "needs_approval"]
+    search_fields = ["public_id", "external_reference", "payer__public_id", "payee__public_id"]
+    list_select_related = ["payer", "payee", "batch"]
+    show_full_result_count = False  # a million rows: no COUNT(*) on every page
+    readonly_fields = [f.name for f in Obligation._meta.fields]
+
+    @admin.display(description="amount")
+    def amount_display(self, obligation: Obligation) -> str:
+        return f"{obligation.amount_decimal} {obligation.currency}"
