@@ -109,7 +109,7 @@ def rows_for(payer_index, enterprises, counterparties, count, rng, reference_pre
     chosen = rng.choices(currencies, cum_weights=cum_currency, k=count)
     rows = []
     for n, (payee, currency) in enumerate(zip(payees, chosen, strict=True)):
-        minor = max(1, min(int(rng.lognormvariate(math.log(MEDIAN_MINOR[currency]), SIGMA)), 100_000_000))
+        minor = max(1, min(int(rng.lognormvariate(math.log(MEDIAN_MINOR[currency]), SIGMA)), 10_000_000))
         rows.append(
             {
                 "payee": enterprises[payee].public_id,

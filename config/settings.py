@@ -268,10 +268,8 @@ FX_SIMULATED_LEGS = {
 }
 
 # --- obligations and netting (issue 6) ---------------------------------------------
-# Defaults until corporates keeps per-enterprise limits: the largest single
-# obligation, and the amount above which a checker must approve one.
-OBLIGATION_SINGLE_PAYMENT_LIMIT = {"HKD": "50000000.00", "USD": "5000000.00", "CNH": "50000000.00"}
-OBLIGATION_APPROVAL_THRESHOLD = {"HKD": "1000000.00", "USD": "100000.00", "CNH": "1000000.00"}
+# The single-payment limit and approval threshold of an obligation are the
+# payer's limits in corporates (KYB_DEFAULT_LIMITS, overridden per enterprise).
 OBLIGATION_BULK_MAX_ROWS = int(os.environ.get("OBLIGATION_BULK_MAX_ROWS", "10000"))
 # An unpayable pair rolls into the next batch; its obligations fail after this
 # many rolls, or once their value date is this many days past.

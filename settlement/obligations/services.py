@@ -16,7 +16,6 @@ import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -27,6 +26,7 @@ from config import money
 from config.db import run_in_transaction
 from config.errors import DomainError
 from corporates.models import Enterprise, EnterpriseStatus, MemberRole, Membership
+from corporates.onboarding.limits import limits_all_for
 from corporates.services import enterprise_require_active
 from settlement.obligations.models import Obligation, ObligationStatus
 
@@ -128,17 +128,15 @@ _COLUMNS = (
 
 
 def limits_for(*, enterprise: Enterprise) -> dict[str, tuple[int, int]]:
-    """Per currency: (single payment limit, approval threshold), in minor units.
+    """Per currency: (single payment limit, approval threshold) of the payer, in minor units.
 
-    The defaults of settings until corporates keeps per-enterprise limits;
-    this is the one place that reads them.
+    The effective per-enterprise limits of corporates (defaults from
+    settings.KYB_DEFAULT_LIMITS, overridden per enterprise in admin).
     """
-    limits = {}
-    for code in money.CURRENCY_CODES:
-        single = Decimal(settings.OBLIGATION_SINGLE_PAYMENT_LIMIT[code])
-        threshold = Decimal(settings.OBLIGATION_APPROVAL_THRESHOLD[code])
-        limits[code] = (money.to_minor(single, code), money.to_minor(threshold, code))
-    return limits
+    return {
+        code: (money.to_minor(limits.single_payment, code), money.to_minor(limits.approval_threshold, code))
+        for code, limits in limits_all_for(enterprise=enterprise).items()
+    }
 
 
 # --- create --------------------------------------------------------------------------

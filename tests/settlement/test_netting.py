@@ -14,6 +14,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from config import money
+from corporates.onboarding.limits import enterprise_limits_set
 from settlement.ledger.models import Account, AccountKind, EntryKind, JournalEntry
 from settlement.ledger.selectors import balances_for, ledger_verify
 from settlement.netting.models import BatchStatus, NettingPair, NettingPosition, PairStatus
@@ -190,8 +191,10 @@ def test_a_frozen_payer_rolls_with_the_reason(make_enterprise, mint):
 def test_the_cutoff_takes_only_pending_approved_due_obligations(make_enterprise, mint, settings):
     from tests.factories import MembershipFactory
 
-    settings.OBLIGATION_APPROVAL_THRESHOLD = {"HKD": "50.00", "USD": "50.00", "CNH": "50.00"}
     a, b = make_enterprise(), make_enterprise()
+    enterprise_limits_set(
+        enterprise=a, currency="HKD", single_payment=None, daily_redemption=None, approval_threshold="50.00"
+    )
     mint(a, "500.00")
     due = owe(a, b, "10.00")
     cancelled = owe(a, b, "11.00")

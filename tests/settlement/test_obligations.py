@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from corporates.models import EnterpriseStatus, MemberRole
+from corporates.onboarding.limits import enterprise_limits_set
 from corporates.services import EnterpriseNotActive
 from settlement.obligations.models import Obligation, ObligationStatus
 from settlement.obligations.services import (
@@ -165,8 +166,10 @@ def test_the_payer_cancels_a_pending_obligation_but_not_one_in_a_batch(make_ente
 
 
 def test_above_the_threshold_a_checker_other_than_the_maker_approves(make_enterprise, settings):
-    settings.OBLIGATION_APPROVAL_THRESHOLD = {"HKD": "1000.00", "USD": "1000.00", "CNH": "1000.00"}
     payer, payee = make_enterprise(), make_enterprise()
+    enterprise_limits_set(
+        enterprise=payer, currency="HKD", single_payment="5000.00", daily_redemption=None, approval_threshold="1000.00"
+    )
     maker = MembershipFactory(enterprise=payer, role=MemberRole.CHECKER).user
     checker = MembershipFactory(enterprise=payer, role=MemberRole.CHECKER).user
     outsider = MembershipFactory(enterprise=payee, role=MemberRole.CHECKER).user
