@@ -10,10 +10,6 @@ other it is not found.
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator
-
-from django.db.models import Q
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
@@ -26,8 +22,8 @@ from config.api.pagination import ApiCursorPagination
 from config.api.renderers import CSVRenderer
 from corporates.api.tenancy import request_enterprise
 from settlement.netting.models import NettingBatch, NettingPosition
+from settlement.netting.selectors import batches_for, obligations_in_batch_csv
 from settlement.netting.services import netting_preview
-from settlement.obligations.models import Obligation
 
 
 def _money(minor: int, currency: str) -> dict[str, str]:
@@ -120,7 +116,7 @@ class BatchPagination(ApiCursorPagination):
 
 
 def _batches_of(enterprise):
-    return NettingBatch.objects.filter(positions__enterprise=enterprise).distinct()
+    return batches_for(enterprise=enterprise)
 
 
 class NettingBatchListView(generics.ListAPIView):
@@ -165,40 +161,8 @@ class NettingBatchDetailView(generics.RetrieveAPIView):
     def get(self, request, *args, **kwargs):
         batch = self.get_object()
         if getattr(request.accepted_renderer, "format", None) == "csv":
-            response = StreamingHttpResponse(
-                _obligations_csv(batch, request_enterprise(request)), content_type="text/csv; charset=utf-8"
-            )
+            lines = obligations_in_batch_csv(enterprise=request_enterprise(request), batch=batch)
+            response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
             response["Content-Disposition"] = f'attachment; filename="{batch.public_id}.csv"'
             return response
         return Response(self.get_serializer(batch).data)
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def _obligations_csv(batch: NettingBatch, enterprise) -> Iterator[str]:
-    """The enterprise's obligations in the batch, streamed from the database in chunks."""
-    writer = csv.writer(_Echo())
-    yield writer.writerow(
-        ["obligation", "direction", "counterparty", "currency", "amount", "value_date", "external_reference", "status",
-         "reason"]
-    )  # fmt: skip
-    rows = (
-        Obligation.objects.filter(Q(payer=enterprise) | Q(payee=enterprise), batch=batch)
-        .order_by("id")
-        .values_list(
-            "public_id", "payer_id", "payer__public_id", "payee__public_id", "currency", "amount", "value_date",
-            "external_reference", "status", "reason",
-        )
-    )  # fmt: skip
-    for public_id, payer_id, payer, payee, currency, amount, value_date, reference, state, reason in rows.iterator(
-        chunk_size=2000
-    ):
-        outgoing = payer_id == enterprise.pk
-        yield writer.writerow(
-            [public_id, "outgoing" if outgoing else "incoming", payee if outgoing else payer, currency,
-             money.format_amount(money.from_minor(amount, currency), currency), value_date.isoformat(),
-             reference if outgoing else "", state, reason]
-        )  # fmt: skip

@@ -134,3 +134,8 @@ class NettingPosition(models.Model):
     def multilateral_net(self) -> int:
         """Signed: positive when the enterprise receives."""
         return self.owed - self.owes
+
+    @property
+    def saved(self) -> int:
+        """What netting spared the enterprise paying out: its gross obligations minus the nets it paid."""
+        return self.owes - self.bilateral_out
