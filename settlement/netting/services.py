@@ -152,6 +152,11 @@ def batches_resume() -> list[int]:
 def batch_cutoff(*, trigger: str = "schedule") -> NettingBatch:
     """A cut-off: finish what is unfinished, then open and run a new batch."""
     batches_resume()
+    # Events whose task was never queued (broker down at the batch's commit) go out now.
+    for batch_id in NettingBatch.objects.filter(
+        status=BatchStatus.COMPLETED, events_emitted_at__isnull=True
+    ).values_list("id", flat=True)[:10]:
+        batch_events_emit(batch_id=batch_id)
     batch = batch_open(trigger=trigger)
     return batch_run(batch_id=batch.pk)
 
@@ -432,7 +437,8 @@ def _complete(batch_id: int) -> None:
     batch.phase_seconds["total"] = round(sum(phases.values()), 3)
     batch.save(update_fields=["status", "completed_at", "report", "phase_seconds"])
     public_id, report = batch.public_id, batch.report
-    transaction.on_commit(lambda: _emit_completed(batch_id, public_id, report))
+    # robust: a broker that is down must not turn a committed batch into an error.
+    transaction.on_commit(lambda: _emit_completed(batch_id, public_id, report), robust=True)
 
 
 def _update_unpaid_obligations(

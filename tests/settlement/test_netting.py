@@ -362,3 +362,22 @@ def test_the_batch_tells_every_participant_once(make_enterprise, mint, settings)
     assert events[(c.pk, "obligation.failed")]["reason"].startswith("insufficient_funds")
     assert events[(a.pk, "batch.completed")]["positions"][0]["paid_net"] == {"amount": "60.00", "currency": "HKD"}
     assert {(e, t) for e, t in events if t == "batch.completed"} == {(x.pk, "batch.completed") for x in (a, b, c)}
+
+
+def test_a_cutoff_finishes_what_a_dead_worker_left_and_sends_missed_events(make_enterprise, mint):
+    from corporates.models import WebhookEvent
+    from settlement.netting.services import batch_cutoff
+
+    a, b = make_enterprise(), make_enterprise()
+    mint(a, "10.00")
+    owe(a, b, "4.00")
+    stranded = batch_open(trigger="died")  # opened, never run
+
+    fresh = batch_cutoff(trigger="every 15 minutes")
+
+    stranded.refresh_from_db()
+    assert stranded.status == BatchStatus.COMPLETED and stranded.report["obligations"]["claimed"] == 1
+    assert fresh.status == BatchStatus.COMPLETED and fresh.report["obligations"]["claimed"] == 0
+    stranded.refresh_from_db()
+    assert stranded.events_emitted_at is not None
+    assert WebhookEvent.objects.filter(type="batch.completed").count() == 2
