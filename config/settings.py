@@ -281,6 +281,8 @@ NETTING_TEST_PAUSE_SECONDS = float(os.environ.get("NETTING_TEST_PAUSE_SECONDS", 
 NETTING_TEST_PAUSE_AT = os.environ.get("NETTING_TEST_PAUSE_AT", "between_passes")
 # Task modules outside an app's tasks.py (autodiscovery finds only those).
 CELERY_IMPORTS = ["settlement.netting.tasks"]
+# Memory for the sorts and hashes of one batch step (SET LOCAL, PostgreSQL).
+NETTING_WORK_MEM = os.environ.get("NETTING_WORK_MEM", "256MB")
 
 # --- KYB: documents, sanctions screening, limits --------------------------------
 # Owned by the KYB domain (corporates/onboarding/, corporates/sanctions.py).
