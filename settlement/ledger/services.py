@@ -24,7 +24,6 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -247,49 +246,30 @@ def _use_postgres_function() -> bool:
 def _post_postgres(
     key: str, kind: str, legs: list[Leg], memo: str, metadata: dict, reverses_id: int | None, digest: str
 ) -> PostResult:
-    # Two reversals of one entry can meet at the INSERT (unique reverses_id):
-    # a savepoint keeps the loser from aborting the caller's transaction.
-    # Reversals are rare, so only they pay for it.
-    guard = transaction.atomic() if reverses_id is not None else nullcontext()
-    try:
-        with guard, connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT entry_id, entry_public_id, status, account_id FROM hl_ledger_post("
-                "%s, %s, %s, %s, %s, %s::jsonb, %s, %s::bigint[], %s::bigint[], %s::text[])",
-                [
-                    new_public_id("je"),
-                    key,
-                    digest,
-                    kind,
-                    memo,
-                    json.dumps(metadata),
-                    reverses_id,
-                    [leg.account_id for leg in legs],
-                    [leg.amount for leg in legs],
-                    [leg.currency for leg in legs],
-                ],
-            )
-            entry_id, public_id, status, account_id = cursor.fetchone()
-    except IntegrityError as exc:
-        constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) or ""
-        if reverses_id is not None and "reverses" in constraint:
-            raise EntryAlreadyReversed() from exc
-        raise
+    # hl_ledger_post (sql/0011_ledger_post_v2.pg.sql) answers every refusal as
+    # a status, having written nothing, so the caller's transaction stays usable;
+    # races with a post of the same key or a reversal of the same entry are
+    # settled inside it, after the account locks.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT entry_id, entry_public_id, status, account_id FROM hl_ledger_post("
+            "%s, %s, %s, %s, %s, %s::jsonb, %s, %s::bigint[], %s::bigint[], %s::text[])",
+            [
+                new_public_id("je"),
+                key,
+                digest,
+                kind,
+                memo,
+                json.dumps(metadata),
+                reverses_id,
+                [leg.account_id for leg in legs],
+                [leg.amount for leg in legs],
+                [leg.currency for leg in legs],
+            ],
+        )
+        entry_id, public_id, status, account_id = cursor.fetchone()
     if status in ("created", "replayed"):
         return PostResult(entry_id, public_id, status == "created")
-    if status != "idempotency_conflict":
-        # hl_ledger_post looks for the key and the reversal before it waits for
-        # the account locks. A concurrent post of the same key (or reversal of
-        # the same entry) that committed meanwhile is the true answer, not the
-        # refusal it caused (typically insufficient_funds, its funds being gone).
-        # Only refusals pay for this look; this statement sees that commit.
-        existing = (
-            JournalEntry.objects.filter(idempotency_key=key).values_list("id", "public_id", "content_hash").first()
-        )
-        if existing:
-            return _replay(existing, digest)
-        if reverses_id is not None and JournalEntry.objects.filter(reverses_id=reverses_id).exists():
-            raise EntryAlreadyReversed()
     raise _ERRORS_BY_CODE[status](account_id=account_id)
 
 
