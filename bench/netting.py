@@ -63,7 +63,6 @@ def prepare(count: int):
     from settlement.ledger.services import platform_accounts_open
 
     recreate_database(database_url())
-    tune_database(database_url())
     with transaction.atomic():
         platform_accounts_open()
         enterprises = Enterprise.objects.bulk_create(
@@ -90,24 +89,6 @@ def prepare(count: int):
             ],
         )
     return enterprises
-
-
-def tune_database(url: str) -> None:
-    """wal_compression for the benchmark's own database (what docs/benchmarks.md recommends for production).
-
-    A batch rewrites a million rows right after a checkpoint: most of its WAL
-    is full-page images, which compress several times over. It is a
-    superuser setting, so it is set on the database, not by the application.
-    """
-    from urllib.parse import urlparse
-
-    import psycopg
-    from django.db import connection
-
-    name = urlparse(url).path.lstrip("/")
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'ALTER DATABASE "{name}" SET wal_compression = on')
-    connection.close()  # the next connection starts with the setting
 
 
 def amount_text(minor: int) -> str:
@@ -378,7 +359,7 @@ def main() -> None:
         "obligations": args.obligations,
         "enterprises": args.enterprises,
         "seed": args.seed,
-        "database_settings": {"wal_compression": "on"},
+        "database_settings": "server defaults (no tuning for the benchmark)",
     }
 
     log(f"skewed workload: ingesting {args.obligations:,} obligations through obligations_create_bulk")
