@@ -28,7 +28,7 @@ import holidays
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from config import money
@@ -46,7 +46,7 @@ from corporates.permissions import (
     role_require,
 )
 from corporates.services import enterprise_require_active
-from settlement.ledger.models import AccountKind, EntryKind
+from settlement.ledger.models import Account, AccountKind, EntryKind
 from settlement.ledger.selectors import platform_account, wallet_for
 from settlement.ledger.services import ledger_post, legs_debit_credit
 from settlement.rails import RailsClient, RailsIdempotencyError, RailsInvalidRequest, rails_client
@@ -228,7 +228,8 @@ def redemption_request(
             already_today=money.from_minor(redeemed_today(enterprise=locked, currency=currency), currency),
             currency=currency,
         )
-        if wallet_for(enterprise=locked, currency=currency).balance < minor:
+        wallet = wallet_for(enterprise=locked, currency=currency)
+        if wallet.balance < minor:
             raise RedemptionInsufficientFunds()
         needs_approval = limits_for(enterprise=locked, currency=currency).needs_second_approval(amount)
         redemption = Redemption.objects.create(
@@ -242,34 +243,43 @@ def redemption_request(
             state=RedemptionState.AWAITING_APPROVAL if needs_approval else RedemptionState.REQUESTED,
         )
         if not needs_approval:
-            _approve(redemption, approver=None)
+            _approve(redemption, approver=None, wallet=wallet)
         return redemption
 
     return run_in_transaction(request)
 
 
-def _approve(redemption: Redemption, *, approver: Actor | None) -> None:
-    """Burn: wallet → in transit, ONE entry; then queue the payout once the transaction commits."""
-    result = ledger_post(
-        idempotency_key=f"redemption:{redemption.public_id}:approve",
-        kind=EntryKind.REDEMPTION,
-        legs=legs_debit_credit(
-            debit=wallet_for(enterprise=redemption.enterprise, currency=redemption.currency),
-            credit=platform_account(kind=AccountKind.REDEMPTION_IN_TRANSIT, currency=redemption.currency),
-            minor=redemption.amount,
-        ),
-        memo=f"Redemption {redemption.public_id}",
-        metadata={"redemption": redemption.public_id},
-    )
+def _approve(redemption: Redemption, *, approver: Actor | None, wallet: Account | None = None) -> None:
+    """Burn: wallet → in transit, ONE entry; then queue the payout once the transaction commits.
+
+    Every redemption credits the platform's one in-transit account, so the
+    entry's lock on it is the hot spot of the whole flow: everything else is
+    read or computed first, and after the entry only one UPDATE runs before
+    the commit releases the lock.
+    """
+    debit = wallet or wallet_for(enterprise=redemption.enterprise, currency=redemption.currency)
+    credit = platform_account(kind=AccountKind.REDEMPTION_IN_TRANSIT, currency=redemption.currency)
     now = timezone.now()
     redemption.state = RedemptionState.PROCESSING
-    redemption.debit_entry_id = result.entry_id
     redemption.approved_at = now
     redemption.deadline_at = redemption_deadline(approved_at=now)
     redemption.approved_by = approver.user if approver else None
     redemption.approved_by_key = approver.api_key if approver else None
-    redemption.save(
-        update_fields=["state", "debit_entry", "approved_at", "deadline_at", "approved_by", "approved_by_key"]
+    result = ledger_post(
+        idempotency_key=f"redemption:{redemption.public_id}:approve",
+        kind=EntryKind.REDEMPTION,
+        legs=legs_debit_credit(debit=debit, credit=credit, minor=redemption.amount),
+        memo=f"Redemption {redemption.public_id}",
+        metadata={"redemption": redemption.public_id},
+    )
+    redemption.debit_entry_id = result.entry_id
+    Redemption.objects.filter(pk=redemption.pk).update(
+        state=redemption.state,
+        debit_entry_id=result.entry_id,
+        approved_at=redemption.approved_at,
+        deadline_at=redemption.deadline_at,
+        approved_by=redemption.approved_by,
+        approved_by_key=redemption.approved_by_key,
     )
     transaction.on_commit(lambda: payout_enqueue(redemption_id=redemption.pk))
 
@@ -356,9 +366,9 @@ def _rails() -> RailsClient:
 
 def _destination_for(bank_account: BankAccount, rails: RailsClient) -> str:
     """The bank's id for the verified account, registering it there once (idempotent on its public id)."""
-    known = PayoutDestination.objects.filter(bank_account=bank_account).values_list("external_account_id", flat=True)
-    if known:
-        return known[0]
+    known = getattr(bank_account, "payout_destination", None)  # loaded with the redemption when it exists
+    if known is not None:
+        return known.external_account_id
     registered = rails.external_account_create(
         account_number=bank_account.account_number,
         currency=bank_account.currency,
@@ -381,7 +391,9 @@ def redemption_payout_create(*, redemption_id: int) -> Redemption:
     custodian short of funds) fails the redemption and returns the tokens;
     an outage raises a retryable ``RailsError`` for the task to retry.
     """
-    redemption = Redemption.objects.select_related("bank_account__enterprise", "enterprise").get(pk=redemption_id)
+    redemption = Redemption.objects.select_related(
+        "bank_account__enterprise", "bank_account__payout_destination", "enterprise"
+    ).get(pk=redemption_id)
     if redemption.state != RedemptionState.PROCESSING or redemption.payout_id:
         return redemption
     Redemption.objects.filter(pk=redemption.pk).update(payout_attempts=F("payout_attempts") + 1)
@@ -407,15 +419,13 @@ def redemption_payout_create(*, redemption_id: int) -> Redemption:
     _test_crash_point()
     if payout.amount_minor != redemption.amount or payout.currency != redemption.currency:
         raise PayoutMismatch(f"Payout {payout.id} is {payout.amount_minor} {payout.currency}.")
-
-    def record() -> Redemption:
-        locked = Redemption.objects.select_for_update().get(pk=redemption.pk)
-        if not locked.payout_id:
-            locked.payout_id = payout.id
-            locked.save(update_fields=["payout_id"])
-        return locked
-
-    return run_in_transaction(record)
+    # One conditional UPDATE is the whole record: it sets the id only where none
+    # is set yet (the bank's payout.paid may have got here first, with the same id).
+    if Redemption.objects.filter(pk=redemption.pk, payout_id__isnull=True).update(payout_id=payout.id):
+        redemption.payout_id = payout.id
+    else:
+        redemption.refresh_from_db(fields=["payout_id", "state"])
+    return redemption
 
 
 def _test_crash_point() -> None:
@@ -438,14 +448,28 @@ def redemptions_awaiting_payout(*, older_than: timedelta) -> list[int]:
 
 
 def _redemption_for_payout(event: BankEvent) -> Redemption:
+    """The redemption a payout event is about, locked (call inside a transaction) and checked against it.
+
+    Found and locked in one query: by the payout id we recorded, or, when the
+    bank answered before we recorded it (a crash, or just a fast bank), by
+    the redemption our metadata names.
+    """
     payout = event.object
     payout_id = str(payout.get("id") or "")
-    redemption = Redemption.objects.filter(payout_id=payout_id).first() if payout_id else None
-    if redemption is None:
-        # The bank answered before we recorded the payout id (a crash, or just
-        # a fast bank): our metadata names the redemption.
-        public_id = (payout.get("metadata") or {}).get("redemption")
-        redemption = Redemption.objects.filter(public_id=public_id).first() if public_id else None
+    public_id = str((payout.get("metadata") or {}).get("redemption") or "")
+    match = Q(payout_id=payout_id) if payout_id else Q(pk__in=[])
+    if public_id:
+        match |= Q(public_id=public_id)
+    candidates = list(
+        Redemption.objects.select_for_update(of=("self",))
+        .select_related("enterprise", "bank_account")
+        .filter(match)
+        .order_by("pk")
+    )
+    # The payout id we recorded wins over the metadata (as it did when looked up one after the other).
+    redemption = next((r for r in candidates if payout_id and r.payout_id == payout_id), None) or next(
+        iter(candidates), None
+    )
     if redemption is None:
         raise PayoutUnknown(f"Payout {payout_id} ({event.type}) matches no redemption.", payout=payout_id)
     if int(payout.get("amount") or -1) != redemption.amount or str(payout.get("currency", "")).upper() != (
@@ -463,15 +487,44 @@ def _redemption_for_payout(event: BankEvent) -> Redemption:
     return redemption
 
 
+def _platform_accounts(currency: str, *kinds: str) -> list[Account]:
+    """The platform's accounts of ``kinds`` in ``currency``, in that order, read in one query."""
+    found = {
+        account.kind: account
+        for account in Account.objects.filter(enterprise__isnull=True, currency=currency, kind__in=kinds)
+    }
+    return [found.get(kind) or platform_account(kind=kind, currency=currency) for kind in kinds]
+
+
 def _settle(locked: Redemption, *, payout_id: str, paid: bool, code: str = "", message: str = "") -> None:
-    """The second entry: in transit → reserve (paid) or → wallet (failed); the state that goes with it."""
-    in_transit = platform_account(kind=AccountKind.REDEMPTION_IN_TRANSIT, currency=locked.currency)
+    """The second entry: in transit → reserve (paid) or → wallet (failed); the state that goes with it.
+
+    The entry locks the platform's in-transit account (and, when paid, its
+    reserve), which every redemption shares: it is written last, after the
+    enterprise's event, so that only one UPDATE separates it from the commit
+    that releases those locks. All of it is one transaction: a refusal of
+    the entry rolls the event back too.
+    """
     if paid:
-        credit = platform_account(kind=AccountKind.RESERVE, currency=locked.currency)
+        in_transit, credit = _platform_accounts(locked.currency, AccountKind.REDEMPTION_IN_TRANSIT, AccountKind.RESERVE)
         kind, suffix = EntryKind.REDEMPTION_PAID, "paid"
     else:
+        in_transit = platform_account(kind=AccountKind.REDEMPTION_IN_TRANSIT, currency=locked.currency)
         credit = wallet_for(enterprise=locked.enterprise, currency=locked.currency)
         kind, suffix = EntryKind.REDEMPTION_RETURNED, "returned"
+    now = timezone.now()
+    locked.payout_id = locked.payout_id or payout_id or None
+    changes: dict = {"payout_id": locked.payout_id}
+    if paid:
+        locked.state, locked.paid_at = RedemptionState.PAID, now
+        changes.update(state=locked.state, paid_at=now)
+    else:
+        locked.state, locked.failed_at = RedemptionState.FAILED, now
+        locked.failure_code, locked.failure_message = code[:64], message[:500]
+        changes.update(
+            state=locked.state, failed_at=now, failure_code=locked.failure_code, failure_message=locked.failure_message
+        )
+    _emit(locked)
     result = ledger_post(
         idempotency_key=f"redemption:{locked.public_id}:{suffix}",
         kind=kind,
@@ -479,19 +532,8 @@ def _settle(locked: Redemption, *, payout_id: str, paid: bool, code: str = "", m
         memo=f"Redemption {locked.public_id} {suffix}",
         metadata={"redemption": locked.public_id, "payout": payout_id},
     )
-    now = timezone.now()
     locked.settle_entry_id = result.entry_id
-    locked.payout_id = locked.payout_id or payout_id or None
-    fields = ["settle_entry", "payout_id", "state"]
-    if paid:
-        locked.state, locked.paid_at = RedemptionState.PAID, now
-        fields.append("paid_at")
-    else:
-        locked.state, locked.failed_at = RedemptionState.FAILED, now
-        locked.failure_code, locked.failure_message = code[:64], message[:500]
-        fields += ["failed_at", "failure_code", "failure_message"]
-    locked.save(update_fields=fields)
-    _emit(locked)
+    Redemption.objects.filter(pk=locked.pk).update(settle_entry_id=result.entry_id, **changes)
 
 
 def _emit(redemption: Redemption) -> None:
@@ -511,14 +553,9 @@ def _emit(redemption: Redemption) -> None:
 
 def payout_paid(*, event: BankEvent) -> Redemption:
     """``payout.paid``: the fiat reached the enterprise's bank. Once; repeats change nothing."""
-    found = _redemption_for_payout(event)
 
     def paid() -> Redemption:
-        locked = (
-            Redemption.objects.select_for_update(of=("self",))
-            .select_related("enterprise", "bank_account")
-            .get(pk=found.pk)
-        )
+        locked = _redemption_for_payout(event)
         if locked.state == RedemptionState.PAID:
             return locked
         if locked.state != RedemptionState.PROCESSING:
@@ -531,17 +568,12 @@ def payout_paid(*, event: BankEvent) -> Redemption:
 
 def payout_failed(*, event: BankEvent) -> Redemption:
     """``payout.failed`` (or ``canceled``): the tokens go back to the wallet with the bank's reason."""
-    found = _redemption_for_payout(event)
     payout = event.object
     code = str(payout.get("failure_code") or ("canceled" if event.type == "payout.canceled" else "failed"))
     message = str(payout.get("failure_message") or "The bank could not complete the payout.")
 
     def failed() -> Redemption:
-        locked = (
-            Redemption.objects.select_for_update(of=("self",))
-            .select_related("enterprise", "bank_account")
-            .get(pk=found.pk)
-        )
+        locked = _redemption_for_payout(event)
         if locked.state == RedemptionState.FAILED:
             return locked
         if locked.state != RedemptionState.PROCESSING:

@@ -13,8 +13,8 @@ from corporates.onboarding.limits import DailyRedemptionLimitExceeded, enterpris
 from settlement.deposits.models import InboundWire
 from settlement.deposits.services import deposit_reference_for
 from settlement.ledger.models import EntryKind, JournalEntry
-from settlement.redemptions.models import Redemption
-from settlement.redemptions.services import Actor, redemption_request
+from settlement.redemptions.models import Redemption, RedemptionState
+from settlement.redemptions.services import Actor, redemption_payout_create, redemption_request
 from tests.factories import MembershipFactory
 from tests.settlement.mintredeem import *  # noqa: F403
 from tests.settlement.mintredeem import assert_books_clean, minor
@@ -95,4 +95,68 @@ def test_requests_racing_the_daily_limit_never_exceed_it(rails, redeemer):
     refused = [r for r in results if isinstance(r, DailyRedemptionLimitExceeded)]
     assert len(accepted) == 3 and len(refused) == 2, results
     assert sum(Redemption.objects.values_list("amount", flat=True)) == minor("90.00")
+    assert_books_clean()
+
+
+def test_many_payouts_paid_at_once_settle_each_redemption_once(rails, redeemer):
+    """Every paid redemption locks the one in-transit account: many at once, each delivered twice, and racing
+    the worker's record of its payout id, settle each once, with one entry per state change."""
+    party = redeemer()
+    rails.fund(party.enterprise, "1000.00")
+    redemptions = [
+        redemption_request(
+            enterprise=party.enterprise,
+            amount="10.00",
+            currency="HKD",
+            bank_account=party.account("HKD"),
+            actor=Actor(user=party.maker),
+        )
+        for _ in range(4)
+    ]
+    with rails.bank.client() as client:  # the payouts as the worker creates them, not yet recorded by it
+        destination = client.external_account_create(
+            account_number=party.account("HKD").account_number,
+            currency="HKD",
+            account_holder_name=party.account("HKD").holder_name,
+            idempotency_key=f"hl-bank-account-{party.account('HKD').public_id}",
+            metadata={"bank_account": party.account("HKD").public_id, "enterprise": party.enterprise.public_id},
+        )
+        payouts = [
+            client.payout_create(
+                amount_minor=r.amount,
+                currency="HKD",
+                destination=destination.id,
+                idempotency_key=r.payout_idempotency_key,
+                metadata={"redemption": r.public_id, "enterprise": party.enterprise.public_id},
+                description=f"Harbourline redemption {r.public_id}",
+            )
+            for r in redemptions
+        ]
+    deliveries = [rails.wait_event("payout.paid", payout.id) for payout in payouts]
+
+    def work(index: int) -> object:
+        if index >= 2 * len(deliveries):  # the worker's retry records the payout it already made
+            return redemption_payout_create(redemption_id=redemptions[index - 2 * len(deliveries)].pk).payout_id
+        delivery = deliveries[index // 2]
+        return (
+            Client()
+            .post(
+                "/webhooks/bank/",
+                data=delivery.body,
+                content_type="application/json",
+                HTTP_STRIPE_SIGNATURE=delivery.headers["Stripe-Signature"],
+            )
+            .status_code
+        )
+
+    results = run_together(work, 3 * len(deliveries))
+
+    assert results[: 2 * len(deliveries)] == [200] * (2 * len(deliveries)), results
+    assert results[2 * len(deliveries) :] == [payout.id for payout in payouts], results
+    for redemption, payout in zip(redemptions, payouts, strict=True):
+        redemption.refresh_from_db()
+        assert (redemption.state, redemption.payout_id) == (RedemptionState.PAID, payout.id)
+    assert JournalEntry.objects.filter(kind=EntryKind.REDEMPTION).count() == len(redemptions)
+    assert JournalEntry.objects.filter(kind=EntryKind.REDEMPTION_PAID).count() == len(redemptions)
+    assert len(rails.payouts()) == len(redemptions)
     assert_books_clean()
