@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import logging
 import threading
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
 
 from banksim.store import Bank
 
@@ -30,34 +30,58 @@ def signature_header(payload: bytes, secret: str, timestamp: int) -> str:
     return f"t={timestamp},v1={digest}"
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):  # noqa: ANN002, ANN003
-        return None  # Stripe does not follow redirects: a 3xx is a failed delivery
+# Each delivery thread keeps one connection to the receiver open between
+# deliveries (HTTP/1.1 keep-alive), as Stripe's senders do: a new TCP
+# connection per event costs both ends more than the event itself.
+_local = threading.local()
 
 
-# No proxies from the environment: the receiver is named exactly by the configured URL.
-_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect)
+def _connection(url: str, timeout_s: float) -> http.client.HTTPConnection:
+    parts = urlsplit(url)
+    key = (parts.scheme, parts.netloc, timeout_s)
+    conn = getattr(_local, "conn", None)
+    if conn is not None and _local.key == key:
+        return conn
+    if conn is not None:
+        conn.close()
+    if parts.scheme == "https":
+        conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout_s)
+    elif parts.scheme == "http":
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout_s)
+    else:
+        raise ValueError(f"unsupported webhook URL scheme {parts.scheme!r}")
+    _local.conn, _local.key = conn, key
+    return conn
 
 
 def deliver_once(url: str, payload: bytes, secret: str, timeout_s: float) -> tuple[bool, int | None, str | None]:
-    request = urllib.request.Request(  # noqa: S310 - the URL is the operator's configuration
-        url,
-        data=payload,
-        method="POST",
-        headers={
-            "Content-Type": "application/json; charset=utf-8",
-            "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks) banksim",
-            "Stripe-Signature": signature_header(payload, secret, int(time.time())),
-        },
-    )
-    try:
-        with _opener.open(request, timeout=timeout_s) as response:
+    """POST one signed event; a 2xx acknowledges it. Redirects are not followed (Stripe does not either)."""
+    parts = urlsplit(url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks) banksim",
+        "Stripe-Signature": signature_header(payload, secret, int(time.time())),
+    }
+    for attempt in (1, 2):
+        reused = False
+        try:
+            conn = _connection(url, timeout_s)
+            reused = conn.sock is not None
+            conn.request("POST", target, body=payload, headers=headers)
+            response = conn.getresponse()
             response.read()
-            return 200 <= response.status < 300, response.status, None
-    except urllib.error.HTTPError as exc:
-        return False, exc.code, f"HTTP {exc.code}"
-    except (OSError, ValueError) as exc:  # refused, reset, timed out, bad URL
-        return False, None, f"{type(exc).__name__}: {exc}"
+        except (OSError, ValueError, http.client.HTTPException) as exc:  # refused, reset, timed out, bad URL
+            if getattr(_local, "conn", None) is not None:
+                _local.conn.close()
+            if attempt == 1 and reused and isinstance(exc, (ConnectionError, http.client.RemoteDisconnected)):
+                continue  # the receiver closed the idle kept-alive connection: once more, on a new one
+            return False, None, f"{type(exc).__name__}: {exc}"
+        if response.will_close:
+            conn.close()
+        ok = 200 <= response.status < 300
+        return ok, response.status, None if ok else f"HTTP {response.status}"
+    return False, None, "unreachable"  # pragma: no cover - the loop always returns
 
 
 class Dispatcher(threading.Thread):
