@@ -20,11 +20,12 @@ the step or the state after it, and a step run twice does nothing twice:
 3. settling: liquidity passes. Each pass locks the wallets of the pending
    pairs' parties in id order, picks every pair whose net payer can pay now
    (its pending outgoing nets, smallest first, up to its balance), posts them
-   all, and marks those pairs and their obligations settled. Passes repeat
-   while one settles something: a payer may need what it received in an
-   earlier pass.
-4. settling → completed: pairs still unpaid roll their obligations back to
-   pending with the reason (or fail them, after too many rolls or days past
+   all, and marks those pairs settled, entries and pair rows in one commit.
+   Passes repeat while one settles something: a payer may need what it
+   received in an earlier pass.
+4. settling → completed: the obligations of the settled pairs are marked
+   settled (one scan, however many passes), those of pairs still unpaid roll
+   back to pending with the reason (or fail, after too many rolls or days past
    the value date), and the report's figures are written.
 
 Everything is set-based SQL over the batch's rows: no obligation or pair is
@@ -319,7 +320,6 @@ def _settle_pass(batch_id: int) -> int:
         return 0
     started = time.perf_counter()
     pass_number = batch.passes + 1
-    now = timezone.now()
     steps: dict[str, float] = {}
     clock = [time.perf_counter()]
 
@@ -356,8 +356,6 @@ def _settle_pass(batch_id: int) -> int:
                 [pass_number],
             )
             step("mark_pairs")
-            _update_obligations_of_pass(cursor, batch_id, now)
-            step("mark_obligations")
             _test_pause("in_pass")
         _drop_temp_table(cursor, "hl_netting_pass")
         _drop_temp_table(cursor, "hl_netting_open")
@@ -370,22 +368,30 @@ def _settle_pass(batch_id: int) -> int:
     return pairs
 
 
-def _update_obligations_of_pass(cursor, batch_id: int, now: datetime) -> None:
+def _settle_obligations(cursor, batch_id: int, now: datetime) -> int:
+    """Mark settled every obligation of the batch's settled pairs: one scan, however many passes there were.
+
+    The settled pair rows (committed with their entries, pass by pass) are the
+    record of what moved; until the batch completes their obligations stay
+    in_batch, and a resumed batch marks them from the same rows.
+    """
     if _is_postgresql():
         cursor.execute(
             "UPDATE settlement_obligation o SET status = 'settled', settled_at = %s, updated_at = %s, reason = ''"
-            " FROM hl_netting_pass t"
-            f" WHERE o.batch_id = %s AND o.status = 'in_batch' AND {_OBLIGATION_PAIR_JOIN}",
-            [now, now, batch_id],
+            " FROM settlement_nettingpair t WHERE t.batch_id = %s AND t.status = 'settled'"
+            f" AND o.batch_id = %s AND o.status = 'in_batch' AND {_OBLIGATION_PAIR_JOIN}",
+            [now, now, batch_id, batch_id],
         )
     else:
         cursor.execute(
             "UPDATE settlement_obligation SET status = 'settled', settled_at = %s, updated_at = %s, reason = ''"
             " WHERE batch_id = %s AND status = 'in_batch' AND EXISTS ("
-            "  SELECT 1 FROM hl_netting_pass t, settlement_obligation o"
-            f"  WHERE o.id = settlement_obligation.id AND {_OBLIGATION_PAIR_JOIN})",
-            [now, now, batch_id],
+            "  SELECT 1 FROM settlement_nettingpair t, settlement_obligation o"
+            "  WHERE o.id = settlement_obligation.id AND t.batch_id = %s AND t.status = 'settled'"
+            f"  AND {_OBLIGATION_PAIR_JOIN})",
+            [now, now, batch_id, batch_id],
         )
+    return cursor.rowcount
 
 
 def _test_pause(where: str) -> None:
@@ -413,6 +419,10 @@ def _complete(batch_id: int) -> None:
     now = timezone.now()
     fail_before = timezone.localdate(now) - timedelta(days=settings.NETTING_MAX_DAYS_PAST_VALUE_DATE)
     with connection.cursor() as cursor:
+        _big_step(cursor)
+        marking = time.perf_counter()
+        _settle_obligations(cursor, batch_id, now)
+        _record_phase(batch, "complete.mark_obligations", time.perf_counter() - marking)
         cursor.execute(
             "UPDATE settlement_nettingpair SET status = 'unpaid', reason = ("
             f" SELECT {_UNPAID_REASON} || ' (batch ' || %s || ')'"

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from settlement.ledger.models import EntryKind, JournalEntry
 from settlement.ledger.selectors import balances_for, ledger_verify
-from settlement.netting.models import BatchStatus, NettingBatch
+from settlement.netting.models import BatchStatus, NettingBatch, NettingPair
 from settlement.netting.services import batch_open
 from settlement.obligations.models import Obligation, ObligationStatus
 from settlement.obligations.services import obligations_create_bulk
@@ -123,7 +123,9 @@ def test_a_worker_killed_mid_batch_and_retried_settles_everything_exactly_once(c
     assert killed.status == BatchStatus.SETTLING and 1 <= killed.passes < 4
     entries_at_kill = JournalEntry.objects.filter(kind=EntryKind.NETTING).count()
     assert entries_at_kill == killed.passes  # a pass's entries commit with the pass, or not at all
-    assert Obligation.objects.filter(status=ObligationStatus.SETTLED).count() == 2 * killed.passes
+    assert NettingPair.objects.filter(batch=batch, status="settled").count() == killed.passes
+    # Obligations stay in the batch until it completes; none is lost or settled early.
+    assert Obligation.objects.filter(status=ObligationStatus.IN_BATCH).count() == 8
 
     # The retry: the same task again, on a fresh worker (as a redelivery or the back office would).
     rescuer = start_worker(queue)
