@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -43,6 +44,7 @@ FUNDING_MINOR = 100_000_000  # HKD 1,000,000.00 each
 AMOUNT = "100.00"
 TARGETS = {"per_s": 100.0, "p99_s": 2.0}
 SECRET = "sk_test_bench_redeem"
+SERVICES = ("banksim", "gunicorn", "celery worker")  # in the order main() starts them
 WEBHOOK_SECRET = "whsec_bench_redeem"
 ACCOUNT = "acct_bench"
 
@@ -65,6 +67,9 @@ def platform_env(bank_url: str) -> dict[str, str]:
         BANK_RAILS_WEBHOOK_SECRET=WEBHOOK_SECRET,
         BANK_RAILS_ACCOUNT_ID=ACCOUNT,
         BANK_RAILS_RETRY_BACKOFF_S="0.05",
+        # Keep each worker thread's database connection across tasks (Celery
+        # otherwise opens one per task): see config/settings.py.
+        CELERY_DB_REUSE_MAX="1000",
     )
     return env
 
@@ -80,6 +85,16 @@ def wait_http(url: str, timeout: float = 30) -> None:
         except httpx.TransportError:
             time.sleep(0.1)
     raise SystemExit(f"{url} did not answer in {timeout} s")
+
+
+def queue_purge() -> None:
+    """Drop tasks an earlier run left on the broker: they name redemptions of a database now gone."""
+    from django.conf import settings
+
+    from config.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_purge(settings.REDEMPTION_PAYOUT_QUEUE)
 
 
 def prepare(count: int) -> list[tuple[int, int, int]]:
@@ -211,6 +226,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=4, help="driver processes")
     parser.add_argument("--worker-concurrency", type=int, default=8)
     parser.add_argument("--web-workers", type=int, default=3)
+    parser.add_argument("--web-threads", type=int, default=4)
     args = parser.parse_args()
 
     url = database_url()
@@ -219,11 +235,13 @@ def main() -> None:
     os.environ.update(platform_env(bank_url))
     setup_django()
     rows = prepare(args.count)
+    queue_purge()
     env = platform_env(bank_url)
     var = ROOT / "var" / "bench-redeem"
     var.mkdir(parents=True, exist_ok=True)
     logs = (var / "processes.log").open("w")
     procs: list[subprocess.Popen] = []
+    cpu_s: dict[str, float] = {}
     try:
         bank_db = var / "banksim.sqlite3"
         bank_db.unlink(missing_ok=True)
@@ -278,7 +296,7 @@ def main() -> None:
                     "--workers",
                     str(args.web_workers),
                     "--threads",
-                    "4",
+                    str(args.web_threads),
                     "--worker-class",
                     "gthread",
                     "--log-level",
@@ -323,9 +341,15 @@ def main() -> None:
 
         load_before = os.getloadavg()
         started = time.monotonic()
+        services_before = {name: _tree_cpu_s(proc.pid) for name, proc in zip(SERVICES, procs, strict=True)}
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         ids = drive(rows, args.count, args.processes, args.rate)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu_s["driver (redemption_request)"] = _cpu(after) - _cpu(before)
         offered_s = time.monotonic() - started
         done = wait_paid(len(ids), timeout=max(120.0, args.count / 5))
+        for name, proc in zip(SERVICES, procs, strict=True):
+            cpu_s[name] = _tree_cpu_s(proc.pid) - services_before[name]
         from settlement.reserves import reserves_reconcile
 
         reconciled = reserves_reconcile(confirm_after_s=1).clean
@@ -339,10 +363,34 @@ def main() -> None:
                 proc.kill()
         logs.close()
 
-    report(ids, done, offered_s, url, args, reconciled, load_before)
+    report(ids, done, offered_s, url, args, reconciled, load_before, cpu_s)
 
 
-def report(ids: list[str], done: int, offered_s: float, url: str, args, reconciled: bool, load_before) -> None:
+def _cpu(usage: resource.struct_rusage) -> float:
+    return usage.ru_utime + usage.ru_stime
+
+
+def _tree_cpu_s(root: int) -> float:
+    """CPU seconds used so far by ``root`` and its live descendants (gunicorn's workers), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += stats.get(pid, (0, 0.0))[1]
+        todo += [child for child, (parent, _) in stats.items() if parent == pid]
+    return total
+
+
+def report(ids: list[str], done: int, offered_s: float, url: str, args, reconciled: bool, load_before, cpu_s) -> None:
     from settlement.ledger.selectors import ledger_verify
     from settlement.redemptions.models import Redemption, RedemptionState
 
@@ -356,6 +404,9 @@ def report(ids: list[str], done: int, offered_s: float, url: str, args, reconcil
     report_ok = ledger_verify().ok
     print(f"requested {len(ids)} in {offered_s:.1f} s (offered {args.rate}/s); paid {len(paid)}, settled {done}")
     print(f"ledger invariants: {'OK' if report_ok else 'BREACHED'}; custodian reconciled: {reconciled}")
+    print(
+        "CPU per redemption: " + ", ".join(f"{name} {1000 * s / max(len(ids), 1):.1f} ms" for name, s in cpu_s.items())
+    )
     figures = Figures("redeem")
     figures.add("redeem.per_s", per_s, "redemptions/s", target=TARGETS["per_s"])
     figures.add("redeem.p50_s", percentile(latencies, 50), "s")
@@ -368,7 +419,7 @@ def report(ids: list[str], done: int, offered_s: float, url: str, args, reconcil
             "offered_rate_per_s": args.rate,
             "driver_processes": args.processes,
             "celery_worker": f"threads pool, concurrency {args.worker_concurrency}",
-            "web": f"gunicorn gthread, {args.web_workers} workers x 4 threads",
+            "web": f"gunicorn gthread, {args.web_workers} workers x {args.web_threads} threads",
             "banksim": "no added latency, payout lifecycle delays 0 ms",
             "ledger_ok": report_ok,
             "reconciled_with_banksim": reconciled,
@@ -376,6 +427,9 @@ def report(ids: list[str], done: int, offered_s: float, url: str, args, reconcil
             # The machine is shared: what else ran shows in the load average (2 cores).
             "load_average_before": [round(x, 2) for x in load_before],
             "load_average_after": [round(x, 2) for x in os.getloadavg()],
+            # Where the CPU went, per redemption, in our own processes (PostgreSQL and
+            # Redis not counted): on 2 shared cores this, not waiting, sets the rate.
+            "cpu_ms_per_redemption": {name: round(1000 * s / max(len(ids), 1), 2) for name, s in cpu_s.items()},
         },
     )
 

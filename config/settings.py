@@ -403,3 +403,11 @@ RESERVES_RECONCILE_CONFIRM_S = float(os.environ.get("RESERVES_RECONCILE_CONFIRM_
 RESERVES_ATTESTATION_DIR = Path(os.environ.get("RESERVES_ATTESTATION_DIR", VAR_DIR / "attestations"))
 # Test-only: the payout worker dies right after the bank made the payout, before recording it.
 REDEMPTION_TEST_CRASH_AFTER_PAYOUT = env_bool("REDEMPTION_TEST_CRASH_AFTER_PAYOUT", False)
+
+# --- redemption throughput (issue 4, bench-redeem) ---
+# Celery's Django fix-up closes the task's database connection before and
+# after every task unless this is set; a new PostgreSQL connection per
+# payout task then costs more than the task. Set (e.g. 1000) to keep a
+# worker thread's connection for that many tasks; unset keeps Celery's default.
+if os.environ.get("CELERY_DB_REUSE_MAX"):
+    CELERY_DB_REUSE_MAX = int(os.environ["CELERY_DB_REUSE_MAX"])
