@@ -12,7 +12,12 @@ answered):
   --seconds; throughput and p50/p99 latency;
 * pairs  — POST /api/v1/fx/quotes, then POST /api/v1/fx/quotes/{id}/accept,
   for --seconds; pairs per second and the pair's p50/p99. Every accept locks
-  the same two fx_inventory rows (USD and HKD): the platform's hot spot.
+  the same two fx_inventory rows (USD and HKD): the platform's hot spot;
+* rates  — GET /api/v1/fx/rates: the same stack (auth, throttle, DRF) with no
+  write and no commit, as the ceiling this machine gives any request now.
+
+Before the server starts, the CPU per call in-process (fx services alone, and
+the whole Django request through the test client) shows where the time goes.
 
 Every POST carries a fresh Idempotency-Key, as a real ERP client's would.
 A non-2xx answer counts as an error and is reported. The last lines are the
@@ -190,7 +195,11 @@ def _client(port: int, key: str, mode: str, start_at: float, stop_at: float, out
         time.sleep(0.001)
     while time.time() < stop_at:
         begun = time.perf_counter()
-        status, body = request(port, "POST", "/api/v1/fx/quotes", key, QUOTE_BODY)
+        if mode == "rates":  # the stack's own ceiling: an authenticated read, no write, no commit
+            status, body = request(port, "GET", "/api/v1/fx/rates", key, None)
+            status = 201 if status == 200 else status
+        else:
+            status, body = request(port, "POST", "/api/v1/fx/quotes", key, QUOTE_BODY)
         if status == 201 and mode == "pairs":
             quote_id = json.loads(body)["id"]
             status, body = request(port, "POST", f"/api/v1/fx/quotes/{quote_id}/accept", key, None)
@@ -306,12 +315,16 @@ def main() -> None:
         print(f"quotes: {quotes['count']} in {args.seconds:.0f} s, errors {quotes['errors']}")
         pairs = drive(args.port, keys, "pairs", args.seconds)
         print(f"quote+accept pairs: {pairs['count']} in {args.seconds:.0f} s, errors {pairs['errors']}")
+        reads = drive(args.port, keys, "rates", min(10.0, args.seconds))
+        print(f"GET /fx/rates (same stack, no write): {reads['per_s']:.0f}/s, p50 {reads['p50_ms']:.1f} ms")
     finally:
         stop_server(server)
 
     figures = Figures("fx")
     for name, value in cpu.items():
         figures.add(f"fx.{name}_cpu_ms", value, "ms")
+    figures.add("fx.rates_get_per_s", reads["per_s"], "requests/s")
+    figures.add("fx.rates_get_p50_ms", reads["p50_ms"], "ms")
     figures.add("fx.quote_accept_p50_ms", pairs["p50_ms"], "ms")
     figures.add("fx.quote_accept_p99_ms", pairs["p99_ms"], "ms")
     figures.add("fx.quote_p99_ms", quotes["p99_ms"], "ms", target=TARGETS["quote_p99_ms"])
