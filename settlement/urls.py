@@ -19,6 +19,11 @@ urlpatterns: list = [
     path(
         "netting/obligations/<str:public_id>/cancel/", netting_views.obligation_cancel_view, name="obligation_cancel"
     ),
+    path(
+        "netting/obligations/<str:public_id>/approve/",
+        netting_views.obligation_approve_view,
+        name="obligation_approve",
+    ),
     path("netting/batches/<str:public_id>/", netting_views.netting_batch, name="netting_batch"),
     path("netting/batches/<str:public_id>/csv", netting_views.netting_batch_csv, name="netting_batch_csv"),
 ]

@@ -20,9 +20,15 @@ from corporates.permissions import portal_member
 from settlement.netting.selectors import batches_for, obligations_in_batch, obligations_in_batch_csv, positions_for
 from settlement.netting.services import netting_preview
 from settlement.obligations.models import Obligation
-from settlement.obligations.services import ObligationsInvalid, obligation_cancel, obligations_create_bulk
+from settlement.obligations.services import (
+    ObligationsInvalid,
+    obligation_approve,
+    obligation_cancel,
+    obligations_create_bulk,
+)
 
 PAY_ROLES = frozenset({MemberRole.MAKER, MemberRole.ADMIN})
+APPROVE_ROLES = frozenset({MemberRole.CHECKER, MemberRole.ADMIN})
 UPLOAD_COLUMNS = ["payee", "amount", "currency", "value_date", "external_reference", "memo"]
 UPLOAD_MAX_BYTES = 5 * 1024 * 1024
 
@@ -69,6 +75,7 @@ def netting_home(request: HttpRequest) -> HttpResponse:
     batches = list(batches_for(enterprise=enterprise).order_by("-id")[:10])
     context = {
         "can_pay": membership.role in PAY_ROLES,
+        "can_approve": membership.role in APPROVE_ROLES,
         "preview": preview,
         "row_errors": row_errors,
         "batches": [(batch, positions_for(enterprise=enterprise, batch=batch)) for batch in batches],
@@ -99,6 +106,20 @@ def obligation_cancel_view(request: HttpRequest, public_id: str) -> HttpResponse
         messages.error(request, exc.message)
     else:
         messages.success(request, f"Obligation {obligation.public_id} cancelled.")
+    return redirect("settlement:netting")
+
+
+@require_POST
+@portal_member(roles=APPROVE_ROLES)
+def obligation_approve_view(request: HttpRequest, public_id: str) -> HttpResponse:
+    """A checker (or admin) approves an obligation above the threshold; never the member who made it."""
+    obligation = get_object_or_404(Obligation, public_id=public_id, payer=request.membership.enterprise)
+    try:
+        obligation_approve(obligation=obligation, approver=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Obligation {obligation.public_id} approved: the next cut-off takes it.")
     return redirect("settlement:netting")
 
 

@@ -87,3 +87,30 @@ def test_cancel_and_the_batch_page_with_its_csv(make_enterprise, mint):
     assert "K-1" in lines and "K-2" not in lines
     stranger = signed_in(MembershipFactory(enterprise=outsider, role="viewer").user)
     assert stranger.get(f"/settlement/netting/batches/{batch.public_id}/").status_code == 404
+
+
+def test_a_checker_approves_what_a_maker_made_above_the_threshold(make_enterprise):
+    from corporates.onboarding.limits import enterprise_limits_set
+
+    a, b = make_enterprise(), make_enterprise()
+    enterprise_limits_set(
+        enterprise=a, currency="HKD", single_payment=None, daily_redemption=None, approval_threshold="100"
+    )
+    maker_user = MembershipFactory(enterprise=a, role="maker").user
+    maker, checker = signed_in(maker_user), signed_in(MembershipFactory(enterprise=a, role="checker").user)
+    today = timezone.localdate().isoformat()
+    maker.post(
+        "/settlement/netting/",
+        {
+            "file": csv_file(
+                ["payee,amount,currency,value_date,external_reference,memo", f"{b.public_id},500.00,HKD,{today},BIG,"]
+            )
+        },
+    )
+    big = Obligation.objects.get(external_reference="BIG")
+    assert big.needs_approval and big.created_by == maker_user
+
+    assert maker.post(f"/settlement/netting/obligations/{big.public_id}/approve/").status_code == 403
+    assert checker.post(f"/settlement/netting/obligations/{big.public_id}/approve/").status_code == 302
+    big.refresh_from_db()
+    assert not big.needs_approval and big.approved_at is not None
