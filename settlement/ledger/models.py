@@ -119,8 +119,11 @@ class EntryKind(models.TextChoices):
 
 
 class JournalEntry(models.Model):
-    public_id = models.CharField(max_length=32, unique=True, default=public_id_factory("je"), editable=False)
-    idempotency_key = models.CharField(max_length=255, unique=True)
+    # Uniqueness as constraints, not unique=True: on PostgreSQL Django would add
+    # a second (varchar_pattern_ops) index to each, which every post would pay
+    # for and no query uses.
+    public_id = models.CharField(max_length=32, default=public_id_factory("je"), editable=False)
+    idempotency_key = models.CharField(max_length=255)
     content_hash = models.CharField(max_length=64, help_text="SHA-256 of what the entry moves")
     kind = models.CharField(max_length=32, choices=EntryKind.choices)
     memo = models.CharField(max_length=500, blank=True, default="")
@@ -132,6 +135,8 @@ class JournalEntry(models.Model):
         ordering = ["id"]
         verbose_name_plural = "journal entries"
         constraints = [
+            models.UniqueConstraint(fields=["public_id"], name="entry_public_id_unique"),
+            models.UniqueConstraint(fields=["idempotency_key"], name="entry_idempotency_key_unique"),
             models.CheckConstraint(condition=Q(kind__in=EntryKind.values), name="entry_kind_valid"),
             models.CheckConstraint(
                 condition=Q(kind=EntryKind.REVERSAL, reverses__isnull=False)
@@ -147,7 +152,9 @@ class JournalEntry(models.Model):
 
 class Posting(models.Model):
     entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="postings")
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="postings")
+    # No index of its own: posting_account_id_idx (account, id) serves the
+    # foreign key and the statements; one index fewer on every posting.
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="postings", db_index=False)
     currency = models.CharField(max_length=3, choices=money.CURRENCY_CHOICES)
     amount = models.BigIntegerField(help_text="Minor units; positive debit, negative credit")
 
