@@ -16,7 +16,32 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 HOST = os.environ.get("HARBOURLINE_HOST", "127.0.0.1")
 PORT = int(os.environ.get("HARBOURLINE_PORT", "8000"))
+BANKSIM_PORT = int(os.environ.get("BANKSIM_PORT", "8010"))
 PY = sys.executable
+
+
+def wire_the_processes_together() -> None:
+    """Point banksim and the platform at each other, whatever ports were chosen.
+
+    Every child inherits this environment; values already set win.
+    """
+    os.environ.setdefault("BANKSIM_PORT", str(BANKSIM_PORT))
+    os.environ.setdefault("BANKSIM_WEBHOOK_URL", f"http://{HOST}:{PORT}/webhooks/bank/")
+    os.environ.setdefault("BANK_RAILS_BASE_URL", f"http://127.0.0.1:{BANKSIM_PORT}")
+
+
+def ports_in_use() -> list[str]:
+    import socket
+
+    taken = []
+    for name, port in (("HARBOURLINE_PORT", PORT), ("BANKSIM_PORT", BANKSIM_PORT)):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                taken.append(f"port {port} is in use (choose another with {name}=…)")
+    return taken
 
 
 def manage(*args: str) -> None:
@@ -42,8 +67,9 @@ def processes() -> dict[str, list[str]]:
             f"{HOST}:{PORT}",
             "--workers",
             "2",
+            # Requests go to a file, so that the terminal keeps the banner readable.
             "--access-logfile",
-            "-",
+            str(LOG_DIR / "access.log"),
             "--log-level",
             "warning",
         ],
@@ -69,14 +95,24 @@ def processes() -> dict[str, list[str]]:
     return procs
 
 
+LOG_DIR = BASE_DIR / "var" / "log"
+
+
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     from django.conf import settings  # noqa: PLC0415 - after the environment is set
+
+    problems = ports_in_use()
+    if problems:
+        print("cannot start: " + "; ".join(problems), file=sys.stderr)
+        return 2
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
 
     settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
     Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
     (settings.BROKER_DIR / "queue").mkdir(parents=True, exist_ok=True)
     (settings.BROKER_DIR / "processed").mkdir(parents=True, exist_ok=True)
+    (settings.BROKER_DIR / "control").mkdir(parents=True, exist_ok=True)
     manage("migrate", "--noinput", "-v", "0")
     manage("seed_demo")
 
@@ -99,6 +135,7 @@ def main() -> int:
     print(f"  Portal:      http://{HOST}:{PORT}/")
     print(f"  Back office: http://{HOST}:{PORT}/admin/   login {BACKOFFICE_LOGIN[0]} / {BACKOFFICE_LOGIN[1]}")
     print(f"  API docs:    http://{HOST}:{PORT}/api/v1/docs/")
+    print(f"  Bank (banksim): http://127.0.0.1:{BANKSIM_PORT}/  requests logged to {LOG_DIR / 'access.log'}")
     print("  Demo logins (password " + DEMO_PASSWORD + "):")
     for legal_name, _, _, login, _ in DEMO_ENTERPRISES:
         print(f"    {login:<36} {legal_name}")
@@ -138,6 +175,7 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.path.insert(0, str(BASE_DIR))
+    wire_the_processes_together()
     import django
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
