@@ -78,6 +78,7 @@ def processes() -> dict[str, list[str]]:
             PY,
             "-m",
             "celery",
+            "--quiet",  # no start-up banner: the runner prints what matters
             "-A",
             "config",
             "worker",
@@ -88,7 +89,7 @@ def processes() -> dict[str, list[str]]:
             "-Q",
             "default",
         ],
-        "beat": [PY, "-m", "celery", "-A", "config", "beat", "--loglevel", "warning"],
+        "beat": [PY, "-m", "celery", "--quiet", "-A", "config", "beat", "--loglevel", "warning"],
     }
     if (BASE_DIR / "banksim" / "server.py").exists():
         procs["banksim"] = [PY, "-m", "banksim.server"]
@@ -96,6 +97,22 @@ def processes() -> dict[str, list[str]]:
 
 
 LOG_DIR = BASE_DIR / "var" / "log"
+
+
+def wait_until_serving(children: dict[str, subprocess.Popen], timeout_s: float = 60) -> None:
+    """Wait until the web server answers, so that the banner is the last thing printed."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.time() + timeout_s
+    while time.time() < deadline and all(child.poll() is None for child in children.values()):
+        try:
+            urllib.request.urlopen(f"http://{HOST}:{PORT}/login/", timeout=2)  # noqa: S310 - our own URL
+            return
+        except urllib.error.HTTPError:
+            return  # it answered
+        except OSError:
+            time.sleep(0.5)
 
 
 def main() -> int:
@@ -123,6 +140,8 @@ def main() -> int:
     children: dict[str, subprocess.Popen] = {}
     for name, cmd in processes().items():
         children[name] = subprocess.Popen(cmd, cwd=BASE_DIR, start_new_session=True)
+
+    wait_until_serving(children)
 
     from settlement.management.commands.seed_demo import (
         BACKOFFICE_LOGIN,
