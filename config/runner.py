@@ -154,7 +154,8 @@ def main() -> int:
     print(f"  Portal:      http://{HOST}:{PORT}/")
     print(f"  Back office: http://{HOST}:{PORT}/admin/   login {BACKOFFICE_LOGIN[0]} / {BACKOFFICE_LOGIN[1]}")
     print(f"  API docs:    http://{HOST}:{PORT}/api/v1/docs/")
-    print(f"  Bank (banksim): http://127.0.0.1:{BANKSIM_PORT}/  requests logged to {LOG_DIR / 'access.log'}")
+    print(f"  Bank:        http://127.0.0.1:{BANKSIM_PORT}/ (banksim)")
+    print(f"  Web requests are logged to {LOG_DIR / 'access.log'}")
     print("  Demo logins (password " + DEMO_PASSWORD + "):")
     for legal_name, _, _, login, _ in DEMO_ENTERPRISES:
         print(f"    {login:<36} {legal_name}")
