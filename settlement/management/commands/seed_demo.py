@@ -15,7 +15,8 @@ from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from config import money
-from corporates.models import Enterprise, EnterpriseStatus, MemberRole, Membership
+from corporates.models import BankAccount, Enterprise, EnterpriseStatus, MemberRole, Membership
+from corporates.onboarding.banking import bank_account_register, bank_account_verify
 from corporates.sanctions import sanctions_list_ensure
 from corporates.services import enterprise_approve, enterprise_create
 from settlement.ledger.models import AccountKind, EntryKind
@@ -75,10 +76,25 @@ class Command(BaseCommand):
                 for code, amount in balances.items():
                     wallet = wallet_for(enterprise=enterprise, currency=code)
                     self._mint(f"demo:opening:{enterprise.registration_number}:{code}", wallet, code, amount)
+                self._bank_accounts(enterprise)
             self._backoffice()
             # After the enterprises, so that loading screens them too; loaded once per file content.
             sanctions_list_ensure(path=settings.SANCTIONS_LIST_PATH)
         self.stdout.write(self.style.SUCCESS("demo data ready"))
+
+    def _bank_accounts(self, enterprise):
+        """A verified account per currency, so that a demo user can redeem at once."""
+        for code in money.CURRENCY_CODES:
+            if BankAccount.objects.filter(enterprise=enterprise, currency=code).exists():
+                continue
+            account = bank_account_register(
+                enterprise=enterprise,
+                holder_name=enterprise.legal_name,
+                bank_name="Harbour Commercial Bank (demo)",
+                account_number=f"{enterprise.registration_number[-4:]}{money.CURRENCY_CODES.index(code)}00123456",
+                currency=code,
+            )
+            bank_account_verify(bank_account=account)
 
     def _enterprise(self, legal_name, registration, jurisdiction):
         enterprise = Enterprise.objects.filter(jurisdiction=jurisdiction, registration_number=registration).first()
