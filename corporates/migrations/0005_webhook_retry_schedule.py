@@ -2,21 +2,12 @@
 
 from django.db import migrations
 
+from config.migration_ops import interval_tasks
+
 NAME = "corporates: retry due webhook deliveries"
 
 
-def forwards(apps, schema_editor):
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    schedule, _ = IntervalSchedule.objects.get_or_create(every=30, period="seconds")
-    PeriodicTask.objects.get_or_create(
-        name=NAME,
-        defaults={"task": "corporates.webhooks_retry_due", "interval": schedule, "enabled": True, "queue": "default"},
-    )
-
-
-def backwards(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=NAME).delete()
+forwards, backwards = interval_tasks([(NAME, "corporates.webhooks_retry_due", 30, "seconds")])
 
 
 class Migration(migrations.Migration):

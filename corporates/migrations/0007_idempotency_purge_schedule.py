@@ -2,26 +2,12 @@
 
 from django.db import migrations
 
+from config.migration_ops import interval_tasks
+
 NAME = "corporates: purge expired idempotency keys"
 
 
-def forwards(apps, schema_editor):
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    schedule, _ = IntervalSchedule.objects.get_or_create(every=1, period="hours")
-    PeriodicTask.objects.get_or_create(
-        name=NAME,
-        defaults={
-            "task": "corporates.idempotency_records_purge",
-            "interval": schedule,
-            "enabled": True,
-            "queue": "default",
-        },
-    )
-
-
-def backwards(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=NAME).delete()
+forwards, backwards = interval_tasks([(NAME, "corporates.idempotency_records_purge", 1, "hours")])
 
 
 class Migration(migrations.Migration):

@@ -7,33 +7,30 @@ overrides it.
 
 from django.db import migrations
 
+from config.migration_ops import interval_tasks
+
 SOURCES = [
     ("simulated", "Simulated market feed", 10),
     ("manual", "Manual rates (back office)", 100),
 ]
 TASKS = [
-    # name, task, every (seconds)
-    ("fx: publish rates", "fx.rates_publish", 5),
-    ("fx: check inventory floors", "fx.inventory_floors_check", 300),
+    ("fx: publish rates", "fx.rates_publish", 5, "seconds"),
+    ("fx: check inventory floors", "fx.inventory_floors_check", 300, "seconds"),
 ]
+
+
+schedules_add, schedules_remove = interval_tasks(TASKS)
 
 
 def forwards(apps, schema_editor):
     RateSource = apps.get_model("fx", "RateSource")
     for key, name, priority in SOURCES:
         RateSource.objects.get_or_create(key=key, defaults={"name": name, "priority": priority, "is_active": True})
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    for name, task, every in TASKS:
-        schedule, _ = IntervalSchedule.objects.get_or_create(every=every, period="seconds")
-        PeriodicTask.objects.get_or_create(
-            name=name, defaults={"task": task, "interval": schedule, "enabled": True, "queue": "default"}
-        )
+    schedules_add(apps, schema_editor)
 
 
 def backwards(apps, schema_editor):
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    PeriodicTask.objects.filter(name__in=[name for name, _, _ in TASKS]).delete()
+    schedules_remove(apps, schema_editor)
 
 
 class Migration(migrations.Migration):

@@ -8,16 +8,13 @@ from pathlib import Path
 
 from django.db import migrations
 
+from config.migration_ops import postgresql_sql_file
+
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 
 
 def _run(filename):
-    def apply(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            with schema_editor.connection.cursor() as cursor:
-                cursor.execute((SQL_DIR / filename).read_text())
-
-    return apply
+    return postgresql_sql_file(SQL_DIR / filename)
 
 
 class Migration(migrations.Migration):

@@ -8,26 +8,15 @@ custodian with the ledger every few minutes.
 
 from django.db import migrations
 
+from config.migration_ops import interval_tasks
+
 TASKS = [
-    # name, task, every (seconds)
-    ("settlement: redemption payout sweep", "settlement.redemption_payout_sweep", 60),
-    ("settlement: reconcile reserves with the custodian", "settlement.reserves_reconcile", 300),
+    ("settlement: redemption payout sweep", "settlement.redemption_payout_sweep", 60, "seconds"),
+    ("settlement: reconcile reserves with the custodian", "settlement.reserves_reconcile", 300, "seconds"),
 ]
 
 
-def forwards(apps, schema_editor):
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    for name, task, every in TASKS:
-        schedule, _ = IntervalSchedule.objects.get_or_create(every=every, period="seconds")
-        PeriodicTask.objects.get_or_create(
-            name=name, defaults={"task": task, "interval": schedule, "enabled": True, "queue": "default"}
-        )
-
-
-def backwards(apps, schema_editor):
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    PeriodicTask.objects.filter(name__in=[name for name, _, _ in TASKS]).delete()
+forwards, backwards = interval_tasks(TASKS)
 
 
 class Migration(migrations.Migration):

@@ -10,31 +10,17 @@ from pathlib import Path
 
 from django.db import migrations
 
+from config.migration_ops import interval_tasks, postgresql_sql_file
+
 SQL_DIR = Path(__file__).resolve().parent / "sql"
-SCHEDULE = ("settlement: verify the ledger's invariants", "settlement.ledger_verify", 600)
+SCHEDULE = ("settlement: verify the ledger's invariants", "settlement.ledger_verify", 600, "seconds")
 
 
 def _run(filename):
-    def apply(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            with schema_editor.connection.cursor() as cursor:
-                cursor.execute((SQL_DIR / filename).read_text())
-
-    return apply
+    return postgresql_sql_file(SQL_DIR / filename)
 
 
-def schedule_add(apps, schema_editor):
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    name, task, every = SCHEDULE
-    interval, _ = IntervalSchedule.objects.get_or_create(every=every, period="seconds")
-    PeriodicTask.objects.get_or_create(
-        name=name, defaults={"task": task, "interval": interval, "enabled": True, "queue": "default"}
-    )
-
-
-def schedule_remove(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=SCHEDULE[0]).delete()
+schedule_add, schedule_remove = interval_tasks([SCHEDULE])
 
 
 class Migration(migrations.Migration):
