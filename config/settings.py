@@ -412,3 +412,14 @@ REDEMPTION_TEST_CRASH_AFTER_PAYOUT = env_bool("REDEMPTION_TEST_CRASH_AFTER_PAYOU
 # worker thread's connection for that many tasks; unset keeps Celery's default.
 if os.environ.get("CELERY_DB_REUSE_MAX"):
     CELERY_DB_REUSE_MAX = int(os.environ["CELERY_DB_REUSE_MAX"])
+
+# --- multilateral netting (issue 6) ---
+# Currencies whose batches settle each participant's multilateral net position
+# through the platform's clearing account (net debtors pay in, then net
+# creditors are paid out) instead of one transfer per pair. Comma-separated,
+# e.g. "HKD,CNH"; empty (the default) keeps every currency bilateral.
+NETTING_MULTILATERAL_CURRENCIES = [
+    code.strip().upper() for code in os.environ.get("NETTING_MULTILATERAL_CURRENCIES", "").split(",") if code.strip()
+]
+if set(NETTING_MULTILATERAL_CURRENCIES) - set(money.CURRENCY_CODES):
+    raise ValueError(f"NETTING_MULTILATERAL_CURRENCIES: unknown currency in {NETTING_MULTILATERAL_CURRENCIES}")

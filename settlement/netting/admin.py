@@ -1,4 +1,4 @@
-"""Back office for netting: batches (report, phases, resume or run a cut-off now) and obligations, read-only.
+"""Back office for netting: batches (report, phases, resume; a button runs a cut-off now) and obligations, read-only.
 
 Nothing here changes a batch or an obligation itself: the actions queue the
 same Celery tasks as the schedules, which call the netting services.
@@ -7,6 +7,10 @@ same Celery tasks as the schedules, which call the netting services.
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import path, reverse
+from django.views.decorators.http import require_POST
 
 from settlement.netting.models import NettingBatch
 from settlement.netting.tasks import netting_batch_run_task, netting_cutoff_task
@@ -56,7 +60,30 @@ class NettingBatchAdmin(_ReadOnly):
         "phase_seconds",
         "report",
     ]
-    actions = ["resume", "run_cutoff_now"]
+    actions = ["resume"]
+    # The changelist carries a "Run a cut-off now" button: an admin action
+    # needs a selected row, and a fresh install has no batch to select.
+    change_list_template = "settlement/admin/nettingbatch_change_list.html"
+
+    def get_urls(self):
+        # admin_view: signed-in, active, staff and two-factor verified (the site's has_permission).
+        run_cutoff = self.admin_site.admin_view(require_POST(self.run_cutoff_view))
+        return [path("run-cutoff/", run_cutoff, name="settlement_nettingbatch_run_cutoff"), *super().get_urls()]
+
+    def has_run_cutoff_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("settlement.run_cutoff")
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_run_cutoff": self.has_run_cutoff_permission(request)}
+        return super().changelist_view(request, extra_context=extra_context)
+
+    def run_cutoff_view(self, request: HttpRequest):
+        if not self.has_run_cutoff_permission(request):
+            raise PermissionDenied
+        # The same task as the schedules (a batch may take minutes: never inside the request).
+        netting_cutoff_task.delay(trigger=f"manual: {request.user.get_username()}"[:100])
+        self.message_user(request, "A cut-off is queued; its batch appears here when it opens.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:settlement_nettingbatch_changelist"))
 
     @admin.display(description="obligations")
     def claimed(self, batch: NettingBatch):
@@ -81,11 +108,6 @@ class NettingBatchAdmin(_ReadOnly):
         for batch_id in queryset.values_list("id", flat=True):
             netting_batch_run_task.delay(batch_id=batch_id)
         self.message_user(request, f"Queued {queryset.count()} batch(es).", messages.SUCCESS)
-
-    @admin.action(description="Run a cut-off now (opens a new batch; select any row)")
-    def run_cutoff_now(self, request, queryset):
-        netting_cutoff_task.delay(trigger=f"manual: {request.user.get_username()}"[:100])
-        self.message_user(request, "A cut-off is queued; its batch appears here when it opens.", messages.SUCCESS)
 
 
 @admin.register(Obligation)

@@ -52,10 +52,16 @@ class NettingBatch(models.Model):
     # (per currency: gross count and value, net transfers and value, multilateral net, efficiencies).
     phase_seconds = models.JSONField(default=dict, blank=True)
     report = models.JSONField(default=dict, blank=True)
+    # Fixed when the batch nets (from settings.NETTING_MULTILATERAL_CURRENCIES), so that a batch
+    # resumed after the setting changed settles each currency the way it started.
+    multilateral_currencies = models.JSONField(
+        default=list, blank=True, help_text="Currencies this batch settles multilaterally, through clearing"
+    )
 
     class Meta:
         ordering = ["-id"]
         verbose_name_plural = "netting batches"
+        permissions = [("run_cutoff", "Can run a netting cut-off now")]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=BatchStatus.values), name="netting_batch_status_valid"),
         ]
@@ -108,6 +114,13 @@ class NettingPair(models.Model):
         return self.a_owes - self.b_owes
 
 
+class MultilateralStatus(models.TextChoices):
+    NONE = "", "Bilateral currency"
+    REMOVED = "removed", "Removed (could not settle its position)"
+    DUE = "due", "Net creditor, awaiting its pay-out"
+    SETTLED = "settled", "Settled through clearing"
+
+
 class NettingPosition(models.Model):
     """A participant's multilateral position in one currency over one batch."""
 
@@ -120,11 +133,21 @@ class NettingPosition(models.Model):
     owed = models.BigIntegerField(help_text="Gross minor units the enterprise is owed in the batch")
     bilateral_out = models.BigIntegerField(help_text="Sum of the bilateral nets it pays")
     bilateral_in = models.BigIntegerField(help_text="Sum of the bilateral nets it receives")
+    # Multilateral currencies only: the position actually settled through clearing (signed, positive
+    # when it receives), recomputed without the removed participants; null when removed.
+    multilateral_status = models.CharField(
+        max_length=16, choices=MultilateralStatus.choices, db_default=MultilateralStatus.NONE, blank=True
+    )
+    multilateral_settled = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(fields=["batch", "enterprise", "currency"], name="netting_position_unique"),
+            models.CheckConstraint(
+                condition=Q(multilateral_status__in=MultilateralStatus.values),
+                name="netting_position_multilateral_status_valid",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -46,6 +46,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from config import money
 from config.db import run_in_transaction
 from config.errors import DomainError
 from config.money import Amount
@@ -134,6 +135,9 @@ def batch_run(*, batch_id: int) -> NettingBatch:
     run_in_transaction(lambda: _attempt(batch_id))
     run_in_transaction(lambda: _start_netting(batch_id))
     run_in_transaction(lambda: _net(batch_id))
+    run_in_transaction(lambda: _multilateral_pay_in(batch_id))
+    _test_pause("between_pay_in_and_pay_out")
+    run_in_transaction(lambda: _multilateral_pay_out(batch_id))
     while run_in_transaction(lambda: _settle_pass(batch_id)):
         _test_pause("between_passes")
     run_in_transaction(lambda: _complete(batch_id))
@@ -260,9 +264,197 @@ def _net(batch_id: int) -> None:
     finished = time.perf_counter()
     batch.status = BatchStatus.SETTLING
     batch.settling_at = timezone.now()
+    batch.multilateral_currencies = [c for c in money.CURRENCY_CODES if c in settings.NETTING_MULTILATERAL_CURRENCIES]
     _record_phase(batch, "claim_and_net", claimed_at - started)
     _record_phase(batch, "positions", finished - claimed_at)
-    batch.save(update_fields=["status", "settling_at", "phase_seconds"])
+    batch.save(update_fields=["status", "settling_at", "multilateral_currencies", "phase_seconds"])
+
+
+# --- settling a multilateral currency through clearing --------------------------------------
+
+# Each participant's position over the pairs of one currency still pending:
+# what it is owed minus what it owes (positive: a net creditor).
+_MULTILATERAL_POSITIONS = """
+SELECT x.enterprise_id, SUM(x.net) AS position FROM (
+  SELECT party_a_id AS enterprise_id, b_owes - a_owes AS net FROM settlement_nettingpair
+   WHERE batch_id = %s AND currency = %s AND status = 'pending'
+  UNION ALL
+  SELECT party_b_id, a_owes - b_owes FROM settlement_nettingpair
+   WHERE batch_id = %s AND currency = %s AND status = 'pending'
+) x GROUP BY x.enterprise_id
+"""
+
+# The participants that cannot settle their position now, with the reason:
+# any that may not move money, and every net debtor whose wallet is frozen or
+# holds less than its whole position (all or nothing: no partial pay-in).
+_MULTILATERAL_SHORT = f"""
+SELECT p.enterprise_id,
+       CASE WHEN e.status <> 'approved'
+            THEN 'enterprise_not_active: participant ' || e.public_id || ' may not move money'
+            WHEN w.id IS NULL THEN 'account_not_found: participant ' || e.public_id || ' has no wallet'
+            WHEN w.is_frozen THEN 'account_frozen: the wallet of net debtor ' || e.public_id || ' is frozen'
+            ELSE 'insufficient_funds: net debtor ' || e.public_id || ' could not pay its multilateral position'
+       END AS reason
+  FROM ({_MULTILATERAL_POSITIONS}) p
+  JOIN corporates_enterprise e ON e.id = p.enterprise_id
+  LEFT JOIN settlement_account w ON w.enterprise_id = p.enterprise_id AND w.currency = %s AND w.kind = 'wallet'
+ WHERE e.status <> 'approved' OR w.id IS NULL OR (p.position < 0 AND (w.is_frozen OR w.balance < -p.position))
+"""
+
+
+class ClearingAccountMissing(DomainError):
+    code = "clearing_account_missing"
+    title = "The platform has no clearing account in this currency."
+    http_status = 500
+
+
+def _clearing_account_id(cursor, currency: str) -> int:
+    cursor.execute(
+        "SELECT id FROM settlement_account WHERE enterprise_id IS NULL AND kind = 'clearing' AND currency = %s",
+        [currency],
+    )
+    row = cursor.fetchone()
+    if row is None:
+        raise ClearingAccountMissing(f"No clearing account in {currency}.")
+    return int(row[0])
+
+
+def _lock_multilateral_accounts(cursor, batch_id: int, currency: str, clearing_id: int) -> None:
+    """Lock the clearing account and the participants' wallets of one currency, in id order (the ledger's)."""
+    if not _is_postgresql():
+        return  # SQLite: the IMMEDIATE transaction already holds the database's write lock.
+    cursor.execute(
+        "SELECT count(*) FROM (SELECT a.id FROM settlement_account a"
+        " WHERE a.id = %s OR (a.kind = 'wallet' AND a.currency = %s AND a.enterprise_id IN ("
+        "  SELECT party_a_id FROM settlement_nettingpair WHERE batch_id = %s AND currency = %s AND status = 'pending'"
+        "  UNION SELECT party_b_id FROM settlement_nettingpair"
+        "  WHERE batch_id = %s AND currency = %s AND status = 'pending'))"
+        " ORDER BY a.id FOR NO KEY UPDATE) locked",
+        [clearing_id, currency, batch_id, currency, batch_id, currency],
+    )
+    cursor.fetchone()
+
+
+def _multilateral_pay_in(batch_id: int) -> None:
+    """Multilateral currencies, step one (one transaction): fix who settles, and take the net debtors' pay-ins.
+
+    Per currency: participants that cannot settle their whole position are
+    removed with every pair they are part of (those pairs go unpaid, and
+    their obligations roll or fail at completion like an unpayable bilateral
+    pair); the positions of the rest are recomputed, and again, until no one
+    is short. All the short participants of a round go at once, so that the
+    rounds stay few however many are short. Then each remaining net debtor
+    pays its whole position into the platform's clearing account, and the
+    positions are persisted for the pay-out. A currency whose positions are
+    persisted is done: run again, this step does nothing.
+    """
+    batch = _locked(batch_id)
+    if batch.status != BatchStatus.SETTLING or not batch.multilateral_currencies:
+        return
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        _big_step(cursor)
+        for currency in batch.multilateral_currencies:
+            cursor.execute(
+                "SELECT count(*) FROM settlement_nettingposition"
+                " WHERE batch_id = %s AND currency = %s AND multilateral_status <> ''",
+                [batch_id, currency],
+            )
+            if cursor.fetchone()[0]:
+                continue  # paid in already (a resumed batch)
+            clearing_id = _clearing_account_id(cursor, currency)
+            _lock_multilateral_accounts(cursor, batch_id, currency, clearing_id)
+            pair_params = [batch_id, currency, batch_id, currency]
+            while True:
+                _temp_table(cursor, "hl_netting_removed", _MULTILATERAL_SHORT, [*pair_params, currency])
+                cursor.execute("SELECT count(*) FROM hl_netting_removed")
+                if not cursor.fetchone()[0]:
+                    break
+                cursor.execute(
+                    "UPDATE settlement_nettingpair SET status = 'unpaid', reason = ("
+                    "  SELECT r.reason || ' (batch ' || %s || ', multilateral)' FROM hl_netting_removed r"
+                    "  WHERE r.enterprise_id IN (settlement_nettingpair.party_a_id, settlement_nettingpair.party_b_id)"
+                    "  ORDER BY r.enterprise_id LIMIT 1)"
+                    " WHERE batch_id = %s AND currency = %s AND status = 'pending'"
+                    " AND (party_a_id IN (SELECT enterprise_id FROM hl_netting_removed)"
+                    "  OR party_b_id IN (SELECT enterprise_id FROM hl_netting_removed))",
+                    [batch.public_id, batch_id, currency],
+                )
+            _drop_temp_table(cursor, "hl_netting_removed")
+            _temp_table(cursor, "hl_netting_final", _MULTILATERAL_POSITIONS, pair_params)
+            # Every participant first counts as removed; those that settle are then set.
+            cursor.execute(
+                "UPDATE settlement_nettingposition SET multilateral_status = 'removed'"
+                " WHERE batch_id = %s AND currency = %s",
+                [batch_id, currency],
+            )
+            cursor.execute(
+                "UPDATE settlement_nettingposition SET multilateral_settled = f.position,"
+                " multilateral_status = CASE WHEN f.position > 0 THEN 'due' ELSE 'settled' END"
+                " FROM hl_netting_final f WHERE settlement_nettingposition.batch_id = %s"
+                " AND settlement_nettingposition.currency = %s"
+                " AND settlement_nettingposition.enterprise_id = f.enterprise_id",
+                [batch_id, currency],
+            )
+            if _is_postgresql():
+                # The ledger plans its own statements (see _settle_pass).
+                cursor.execute("RESET work_mem")
+            ledger_post_transfers(
+                kind=EntryKind.NETTING,
+                source_sql=(
+                    "SELECT 'netting:' || %s || ':' || f.enterprise_id || ':' || %s || ':in',"
+                    " w.id, CAST(%s AS BIGINT), %s, CAST(-f.position AS BIGINT), NULL"
+                    " FROM hl_netting_final f JOIN settlement_account w"
+                    "  ON w.enterprise_id = f.enterprise_id AND w.currency = %s AND w.kind = 'wallet'"
+                    " WHERE f.position < 0 ORDER BY f.enterprise_id"
+                ),
+                params=[batch.public_id, currency, clearing_id, currency, currency],
+                memo=f"Netting batch {batch.public_id}: multilateral pay-in",
+            )
+            _drop_temp_table(cursor, "hl_netting_final")
+    _record_phase(batch, "multilateral_pay_in", time.perf_counter() - started)
+    batch.save(update_fields=["phase_seconds"])
+
+
+def _multilateral_pay_out(batch_id: int) -> None:
+    """Multilateral currencies, step two (one transaction): pay the net creditors out of clearing.
+
+    What is paid is what the pay-in persisted: clearing holds exactly its sum,
+    and is zero after. The pairs that stayed in settle in the same commit; a
+    resumed batch finds no position due and posts nothing.
+    """
+    batch = _locked(batch_id)
+    if batch.status != BatchStatus.SETTLING or not batch.multilateral_currencies:
+        return
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        for currency in batch.multilateral_currencies:
+            clearing_id = _clearing_account_id(cursor, currency)
+            ledger_post_transfers(
+                kind=EntryKind.NETTING,
+                source_sql=(
+                    "SELECT 'netting:' || %s || ':' || p.enterprise_id || ':' || p.currency || ':out',"
+                    " CAST(%s AS BIGINT), w.id, p.currency, p.multilateral_settled, NULL"
+                    " FROM settlement_nettingposition p JOIN settlement_account w"
+                    "  ON w.enterprise_id = p.enterprise_id AND w.currency = p.currency AND w.kind = 'wallet'"
+                    " WHERE p.batch_id = %s AND p.currency = %s AND p.multilateral_status = 'due'"
+                    " ORDER BY p.enterprise_id"
+                ),
+                params=[batch.public_id, clearing_id, batch_id, currency],
+                memo=f"Netting batch {batch.public_id}: multilateral pay-out",
+            )
+            cursor.execute(
+                "UPDATE settlement_nettingposition SET multilateral_status = 'settled'"
+                " WHERE batch_id = %s AND currency = %s AND multilateral_status = 'due'",
+                [batch_id, currency],
+            )
+            cursor.execute(
+                "UPDATE settlement_nettingpair SET status = 'settled'"
+                " WHERE batch_id = %s AND currency = %s AND status = 'pending'",
+                [batch_id, currency],
+            )
+    _record_phase(batch, "multilateral_pay_out", time.perf_counter() - started)
+    batch.save(update_fields=["phase_seconds"])
 
 
 # --- settling: liquidity passes -----------------------------------------------------------
@@ -438,7 +630,11 @@ def _complete(batch_id: int) -> None:
             " WHERE batch_id = %s AND status = 'pending'",
             [batch.public_id, batch_id],
         )
-        unpaid_pairs = cursor.rowcount
+        # Also the pairs a multilateral pay-in removed (unpaid already, with their reason).
+        cursor.execute(
+            "SELECT count(*) FROM settlement_nettingpair WHERE batch_id = %s AND status = 'unpaid'", [batch_id]
+        )
+        (unpaid_pairs,) = cursor.fetchone()
         rolled = failed = 0
         if unpaid_pairs:
             failing = "(o.roll_count >= %s OR o.value_date < %s)"
@@ -543,6 +739,17 @@ def _report(batch_id: int, *, rolled: int, failed: int) -> dict[str, Any]:
             [batch_id],
         )
         multilateral = {currency: (int(net), int(n)) for currency, net, n in cursor.fetchall()}
+        # Multilateral currencies: what actually settled through clearing.
+        cursor.execute(
+            "SELECT currency, SUM(CASE WHEN multilateral_settled > 0 THEN multilateral_settled ELSE 0 END),"
+            " SUM(CASE WHEN multilateral_settled <> 0 THEN 1 ELSE 0 END),"
+            " SUM(CASE WHEN multilateral_status = 'settled' THEN 1 ELSE 0 END),"
+            " SUM(CASE WHEN multilateral_status = 'removed' THEN 1 ELSE 0 END)"
+            " FROM settlement_nettingposition WHERE batch_id = %s AND multilateral_status <> ''"
+            " GROUP BY currency",
+            [batch_id],
+        )
+        through_clearing = {row[0]: tuple(int(v or 0) for v in row[1:]) for row in cursor.fetchall()}
     currencies: dict[str, Any] = {}
     totals = {
         "gross_count": 0,
@@ -571,6 +778,19 @@ def _report(batch_id: int, *, rolled: int, failed: int) -> dict[str, Any]:
             "efficiency_bilateral_pct": _percent(int(bilateral), int(gross)),
             "efficiency_multilateral_pct": _percent(multi, int(gross)),
         }
+        if currency in through_clearing:
+            # One pay-in per net debtor and one pay-out per net creditor replace the pair transfers.
+            value, transfers_, settled_participants, removed = through_clearing[currency]
+            figures.update(
+                settlement="multilateral",
+                net_transfers=transfers_,
+                net_value=value,
+                multilateral_settled_value=value,
+                participants_settled=settled_participants,
+                participants_removed=removed,
+            )
+        else:
+            figures["settlement"] = "bilateral"
         currencies[currency] = figures
         for key in totals:
             totals[key] += figures[key]
