@@ -9,6 +9,14 @@ money (admin, maker, checker) signs in with TOTP; a viewer may skip it.
 past two-factor when the role needs it (or when the member has a device),
 and holding one of the roles the page allows. Later capabilities decorate
 their views with it and call ``approval_check`` in their approval services.
+
+Four eyes across the portal and the API: a request is made and approved by a
+*principal*, a user or an API key. The person behind an API key is the admin
+who created it (``ApiKey.created_by``); a key with no known creator (made by
+the back office, or whose creator was deleted) has nobody behind it and
+cannot approve. The approver must be another person than the maker (two keys
+of one admin are one person), hold an approving role in the request's
+enterprise, and, for a key, be live and carry the operation's scope.
 """
 
 from __future__ import annotations
@@ -26,13 +34,15 @@ from django.utils.cache import add_never_cache_headers
 from django_otp import user_has_device
 
 from config.errors import DomainError
-from corporates.models import MemberRole, Membership
+from corporates.models import ApiKey, MemberRole, Membership
 
 # Members who can move money must use two-factor sign-in.
 MONEY_ROLES = frozenset({MemberRole.ADMIN, MemberRole.MAKER, MemberRole.CHECKER})
 MANAGE_ROLES = frozenset({MemberRole.ADMIN})
 INITIATE_ROLES = frozenset({MemberRole.MAKER})
-APPROVE_ROLES = frozenset({MemberRole.CHECKER})
+# Who may approve another person's request: a checker, or an admin (who can
+# appoint checkers anyway, so refusing them protects nothing).
+APPROVE_ROLES = frozenset({MemberRole.CHECKER, MemberRole.ADMIN})
 ALL_ROLES = frozenset(MemberRole)
 # Requests that only read; any other method changes something.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -54,6 +64,28 @@ class CheckerIsMaker(DomainError):
     code = "checker_is_maker"
     title = "A request must be approved by someone other than the member who made it."
     http_status = 403
+
+
+class ApproverUnidentified(DomainError):
+    code = "approver_unidentified"
+    title = "This API key has no known creator, so there is no person to approve with it."
+    http_status = 403
+
+
+class ApproverKeyRevoked(DomainError):
+    code = "api_key_revoked"
+    title = "The API key has been revoked."
+    http_status = 403
+
+
+class ApproverScopeMissing(DomainError):
+    code = "insufficient_scope"
+    title = "The API key does not have the scope this operation needs."
+    http_status = 403
+
+
+# Who makes or approves a request: a portal user or an ERP API key.
+Principal = AbstractBaseUser | ApiKey
 
 
 def membership_of(user: AbstractBaseUser | AnonymousUser) -> Membership:
@@ -100,20 +132,66 @@ def back_office_require(*, actor: AbstractBaseUser) -> None:
         raise RoleNotPermitted("Only the back office can do this.")
 
 
-def approval_check(*, maker: AbstractBaseUser, checker: AbstractBaseUser) -> Membership:
-    """Refuse an approval unless ``checker`` is a checker of the maker's enterprise and not the maker.
+def principal_person(principal: Principal) -> AbstractBaseUser | None:
+    """The person accountable for ``principal``: the user, or the creator of the key (None when unknown)."""
+    if isinstance(principal, ApiKey):
+        return principal.created_by
+    return principal
 
-    Returns the checker's membership. Services of later capabilities call it
-    under the lock of the request they approve.
+
+def _same_principal(one: Principal, other: Principal) -> bool:
+    return type(one) is type(other) and one.pk == other.pk
+
+
+def approval_check(
+    *,
+    maker: Principal | None,
+    checker: Principal,
+    enterprise_id: int | None = None,
+    scope: str | None = None,
+) -> Membership:
+    """Refuse an approval unless ``checker`` may approve what ``maker`` made (four eyes).
+
+    ``maker`` and ``checker`` are each a user or an API key; ``maker`` is None
+    when nobody we know made the request (the back office). ``enterprise_id``
+    is the request's enterprise (default: the maker's). ``scope`` is the
+    scope an approving key needs. Refusals, in this order:
+
+    - ``checker_is_maker``: the same key, or the same person behind both;
+    - ``api_key_revoked`` / ``insufficient_scope``: an approving key that is revoked or lacks ``scope``;
+    - ``approver_unidentified``: an approving key with no known creator;
+    - ``not_a_member``: the approving person belongs to no enterprise;
+    - ``role_not_permitted``: another enterprise, an inactive person, or a role other than checker or admin.
+
+    Returns the approving person's membership. Services call it under the
+    lock of the request they approve, so the roles read here are current.
     """
-    if maker.pk == checker.pk:
+    maker_person = principal_person(maker) if maker is not None else None
+    checker_person = principal_person(checker)
+    if maker is not None and _same_principal(maker, checker):
         raise CheckerIsMaker()
-    checker_membership = membership_of(checker)
-    role_require(membership=checker_membership, roles=APPROVE_ROLES)
-    maker_membership = membership_of(maker)
-    if maker_membership.enterprise_id != checker_membership.enterprise_id:
+    if maker_person is not None and checker_person is not None and maker_person.pk == checker_person.pk:
+        raise CheckerIsMaker("The person behind this API key made the request.")
+    if enterprise_id is None:
+        if maker is None:
+            raise ValueError("approval_check needs enterprise_id when the maker is unknown.")
+        enterprise_id = maker.enterprise_id if isinstance(maker, ApiKey) else membership_of(maker).enterprise_id
+    if isinstance(checker, ApiKey):
+        if checker.enterprise_id != enterprise_id:
+            raise RoleNotPermitted("The request belongs to another enterprise.")
+        if checker.revoked_at is not None:
+            raise ApproverKeyRevoked()
+        if scope is not None and not checker.has_scope(scope):
+            raise ApproverScopeMissing(f"Approving needs the '{scope}' scope.")
+        if checker_person is None:
+            raise ApproverUnidentified()
+    checker_membership = membership_of(checker_person)
+    if checker_membership.enterprise_id != enterprise_id:
         # Another tenant's request does not exist as far as this checker knows.
         raise RoleNotPermitted("The request belongs to another enterprise.")
+    if not checker_person.is_active:
+        raise RoleNotPermitted("The approving person's login is disabled.")
+    role_require(membership=checker_membership, roles=APPROVE_ROLES)
     return checker_membership
 
 
