@@ -21,6 +21,9 @@ urlpatterns: list = [
     path("obligations/bulk", obligations_api.ObligationBulkView.as_view(), name="api-obligations-bulk"),
     path("obligations/<str:id>", obligations_api.ObligationDetailView.as_view(), name="api-obligation"),
     path("obligations/<str:id>/cancel", obligations_api.ObligationCancelView.as_view(), name="api-obligation-cancel"),
+    path(
+        "obligations/<str:id>/approve", obligations_api.ObligationApproveView.as_view(), name="api-obligation-approve"
+    ),
     path("netting/preview", netting_api.NettingPreviewView.as_view(), name="api-netting-preview"),
     path("netting/batches", netting_api.NettingBatchListView.as_view(), name="api-netting-batches"),
     path("netting/batches/<str:id>", netting_api.NettingBatchDetailView.as_view(), name="api-netting-batch"),

@@ -4,6 +4,10 @@
     POST /api/v1/obligations/bulk         up to 10,000: all created, or none and every row's errors (payments)
     GET  /api/v1/obligations[/{id}]       the caller's obligations, owed and owed to it (read)
     POST /api/v1/obligations/{id}/cancel  the payer withdraws a pending obligation before the cut-off (payments)
+    POST /api/v1/obligations/{id}/approve a checker's or admin's key approves one above the threshold (payments)
+
+The maker of an obligation made through the API is the person behind the key
+(its creator): four eyes holds across keys and the portal alike.
 
 Views are thin: they parse, call one service, and shape the answer.
 """
@@ -26,6 +30,7 @@ from corporates.models import ApiScope
 from settlement.obligations.models import Obligation, ObligationStatus
 from settlement.obligations.services import (
     ObligationsInvalid,
+    obligation_approve,
     obligation_cancel,
     obligation_create,
     obligations_create_bulk,
@@ -146,6 +151,7 @@ class ObligationListView(generics.ListAPIView):
             value_date=data["value_date"],
             external_reference=data["external_reference"],
             memo=data["memo"],
+            created_by=request.auth,
         )
         return Response(ObligationSerializer(obligation).data, status=status.HTTP_201_CREATED)
 
@@ -181,6 +187,30 @@ class ObligationCancelView(generics.GenericAPIView):
         return Response(ObligationSerializer(obligation).data)
 
 
+class ObligationApproveView(generics.GenericAPIView):
+    queryset = Obligation.objects.all()  # narrowed to the payer's in get_queryset
+    required_scopes = {"POST": ApiScope.PAYMENTS}
+    serializer_class = ObligationSerializer
+    lookup_field = "public_id"
+    lookup_url_kwarg = "id"
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Obligation.objects.none()
+        # Only the payer approves; the payee may see the obligation but not this action.
+        return _visible_obligations(self.request)
+
+    @extend_schema(
+        request=None,
+        responses=ObligationSerializer,
+        summary="Approve an obligation above the payer's threshold (four eyes: not its maker's key or person)",
+    )
+    @idempotent
+    def post(self, request, *args, **kwargs):
+        obligation = obligation_approve(obligation=self.get_object(), approver=request.auth)
+        return Response(ObligationSerializer(obligation).data)
+
+
 class ObligationBulkView(generics.GenericAPIView):
     required_scopes = {"POST": ApiScope.PAYMENTS}
     serializer_class = BulkRequestSerializer
@@ -204,7 +234,7 @@ class ObligationBulkView(generics.GenericAPIView):
             )
             return Response(body, status=400, content_type="application/problem+json")
         try:
-            result = obligations_create_bulk(payer=request_enterprise(request), rows=rows)
+            result = obligations_create_bulk(payer=request_enterprise(request), rows=rows, created_by=request.auth)
         except ObligationsInvalid as exc:
             # Every row's errors, in the problem's ``errors`` list (field = obligations.<row>.<field>).
             body = problem(

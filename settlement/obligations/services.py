@@ -25,8 +25,9 @@ from django.utils import timezone
 from config import money
 from config.db import run_in_transaction
 from config.errors import DomainError
-from corporates.models import Enterprise, EnterpriseStatus, MemberRole, Membership
+from corporates.models import ApiScope, Enterprise, EnterpriseStatus
 from corporates.onboarding.limits import limits_all_for
+from corporates.permissions import Principal, approval_check, principal_person
 from corporates.services import enterprise_require_active
 from settlement.obligations.models import Obligation, ObligationStatus
 
@@ -83,12 +84,6 @@ class ObligationNotCancellable(DomainError):
 class ObligationNotApprovable(DomainError):
     code = "obligation_not_approvable"
     title = "The obligation does not await approval."
-
-
-class ApprovalNotAllowed(DomainError):
-    code = "approval_not_allowed"
-    title = "Only a checker or admin of the payer, other than its maker, may approve."
-    http_status = 403
 
 
 # --- values ----------------------------------------------------------------------
@@ -151,7 +146,7 @@ def obligation_create(
     value_date: date | str,
     external_reference: str,
     memo: str = "",
-    created_by: Any = None,
+    created_by: Principal | None = None,
 ) -> Obligation:
     """Create one obligation (the payer's); raises ``ObligationInvalid`` with the first refusal."""
     row = {
@@ -170,7 +165,7 @@ def obligation_create(
 
 
 def obligations_create_bulk(
-    *, payer: Enterprise, rows: Sequence[Mapping[str, Any]], created_by: Any = None
+    *, payer: Enterprise, rows: Sequence[Mapping[str, Any]], created_by: Principal | None = None
 ) -> BulkCreateResult:
     """Create every row as an obligation of ``payer``, or none (``ObligationsInvalid`` lists every row's errors).
 
@@ -332,10 +327,12 @@ def _parse_date(value: Any) -> date | None:
     return None
 
 
-def _insert(payer: Enterprise, valid: list[_ValidRow], created_by: Any) -> BulkCreateResult:
+def _insert(payer: Enterprise, valid: list[_ValidRow], created_by: Principal | None) -> BulkCreateResult:
     now = timezone.now()
     public_ids = public_ids_new("obl", len(valid))
-    created_by_id = getattr(created_by, "pk", None)
+    # The maker is a person: the portal user, or the admin behind the API key.
+    person = principal_person(created_by) if created_by is not None else None
+    created_by_id = person.pk if person is not None else None
     pending = ObligationStatus.PENDING.value
     records = (
         (public_id, payer.pk, payee_id, currency, amount, value_date, reference, memo, pending, needs_approval)
@@ -397,21 +394,26 @@ def obligation_cancel(*, obligation: Obligation, payer: Enterprise, reason: str 
     return obligation
 
 
-def obligation_approve(*, obligation: Obligation, approver: Any) -> Obligation:
-    """A checker (or admin) of the payer, not its maker, approves an obligation above the threshold."""
-    membership = Membership.objects.filter(user=approver).select_related("enterprise").first()
-    if (
-        membership is None
-        or membership.enterprise_id != obligation.payer_id
-        or membership.role not in (MemberRole.CHECKER, MemberRole.ADMIN)
-    ):
-        raise ApprovalNotAllowed()
-    if obligation.created_by_id is not None and obligation.created_by_id == approver.pk:
-        raise ApprovalNotAllowed("The maker of an obligation cannot approve it.")
-    enterprise_require_active(enterprise=membership.enterprise)
+def obligation_approve(*, obligation: Obligation, approver: Principal) -> Obligation:
+    """A checker or admin of the payer, another person than its maker, approves an obligation above the threshold.
+
+    ``approver`` is a portal user or an API key (the person behind it is its
+    creator; see ``corporates.permissions.approval_check`` for the refusals:
+    checker_is_maker, role_not_permitted, approver_unidentified, …). The
+    obligation's maker is ``created_by``: the user, or the person behind the
+    key that created it.
+    """
+    approval_check(
+        maker=obligation.created_by,
+        checker=approver,
+        enterprise_id=obligation.payer_id,
+        scope=ApiScope.PAYMENTS,
+    )
+    enterprise_require_active(enterprise=Enterprise.objects.get(pk=obligation.payer_id))
     now = timezone.now()
+    # One conditional UPDATE: it and the cut-off's claim serialize on the row.
     changed = Obligation.objects.filter(pk=obligation.pk, status=ObligationStatus.PENDING, needs_approval=True).update(
-        needs_approval=False, approved_by=approver, approved_at=now, updated_at=now
+        needs_approval=False, approved_by=principal_person(approver), approved_at=now, updated_at=now
     )
     if not changed:
         raise ObligationNotApprovable()

@@ -7,12 +7,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from config.errors import DomainError
 from corporates.models import EnterpriseStatus, MemberRole
 from corporates.onboarding.limits import enterprise_limits_set
 from corporates.services import EnterpriseNotActive
 from settlement.obligations.models import Obligation, ObligationStatus
 from settlement.obligations.services import (
-    ApprovalNotAllowed,
     ObligationInvalid,
     ObligationNotCancellable,
     ObligationsInvalid,
@@ -194,9 +194,10 @@ def test_above_the_threshold_a_checker_other_than_the_maker_approves(make_enterp
     )
     assert big.needs_approval and not small.needs_approval
 
-    for user in (maker, outsider, viewer):
-        with pytest.raises(ApprovalNotAllowed):
+    for user, code in ((maker, "checker_is_maker"), (outsider, "role_not_permitted"), (viewer, "role_not_permitted")):
+        with pytest.raises(DomainError) as refused:
             obligation_approve(obligation=big, approver=user)
+        assert refused.value.code == code
     approved = obligation_approve(obligation=big, approver=checker)
 
     assert not approved.needs_approval and approved.approved_by == checker and approved.approved_at

@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import pytest
 from django.utils import timezone
+from rest_framework.test import APIClient
 
+from config.errors import DomainError
+from corporates.api_keys import api_key_create
+from corporates.models import MemberRole
+from corporates.onboarding.limits import enterprise_limits_set
+from corporates.services import enterprise_approve
 from settlement.netting.services import batch_open, batch_run
 from settlement.obligations.models import Obligation, ObligationStatus
+from settlement.obligations.services import obligation_approve
 from tests.api.conftest import _api_settings, make_client, make_key  # noqa: F401 - fixtures
+from tests.factories import EnterpriseFactory, MembershipFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def today() -> str:
     return timezone.localdate().isoformat()
+
+
+def make_enterprise_approved():
+    return enterprise_approve(enterprise=EnterpriseFactory())
 
 
 def post(client, path, body, key="k-1"):
@@ -141,3 +153,97 @@ def test_preview_then_the_batch_with_positions_and_csv(trio):
     assert lines[0].startswith("obligation,direction,counterparty")
     assert sorted(line.split(",")[1] for line in lines[1:]) == ["incoming", "outgoing"]
     assert all(o.status == ObligationStatus.SETTLED for o in Obligation.objects.all())
+
+
+# --- approve: four eyes through the API ------------------------------------------------------------
+
+
+@pytest.fixture
+def above_threshold(make_enterprise):
+    """A payer whose HKD approval threshold is 1,000.00, two admins with keys, and a payee."""
+    payer, payee = make_enterprise(), make_enterprise()
+    enterprise_limits_set(
+        enterprise=payer, currency="HKD", single_payment="5000.00", daily_redemption=None, approval_threshold="1000.00"
+    )
+
+    def client_of(user, scopes=("read", "payments")):
+        secret = api_key_create(enterprise=payer, name="erp", scopes=list(scopes), created_by=user).secret
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+        return client
+
+    alice = MembershipFactory(enterprise=payer, role=MemberRole.ADMIN).user
+    bob = MembershipFactory(enterprise=payer, role=MemberRole.ADMIN).user
+    return {"payer": payer, "payee": payee, "alice": alice, "bob": bob, "client_of": client_of}
+
+
+def _big(client, payee, reference="BIG-1"):
+    body = {"payee": payee.public_id, "amount": {"amount": "1500.00", "currency": "HKD"}, "value_date": today(),
+            "external_reference": reference}  # fmt: skip
+    response = post(client, "/api/v1/obligations", body, key=f"make-{reference}")
+    assert response.status_code == 201, response.content
+    assert response.json()["needs_approval"] is True
+    return response.json()["id"]
+
+
+def test_a_second_key_of_the_same_admin_cannot_approve(above_threshold):
+    t = above_threshold
+    maker_key, second_key = t["client_of"](t["alice"]), t["client_of"](t["alice"])
+    obligation_id = _big(maker_key, t["payee"])
+    assert Obligation.objects.get(public_id=obligation_id).created_by == t["alice"]
+
+    for client, key in ((maker_key, "a-1"), (second_key, "a-2")):
+        refused = post(client, f"/api/v1/obligations/{obligation_id}/approve", {}, key=key)
+        assert refused.status_code == 403 and refused.json()["code"] == "checker_is_maker"
+    assert Obligation.objects.get(public_id=obligation_id).needs_approval
+
+
+def test_another_persons_key_approves_once_and_replays(above_threshold):
+    t = above_threshold
+    obligation_id = _big(t["client_of"](t["alice"]), t["payee"])
+    approver = t["client_of"](t["bob"])
+
+    first = post(approver, f"/api/v1/obligations/{obligation_id}/approve", {}, key="ap-1")
+    again = post(approver, f"/api/v1/obligations/{obligation_id}/approve", {}, key="ap-1")
+    later = post(approver, f"/api/v1/obligations/{obligation_id}/approve", {}, key="ap-2")
+
+    assert first.status_code == 200, first.content
+    assert first.json()["needs_approval"] is False and first.json()["approved_at"]
+    assert again.json() == first.json() and again["Idempotent-Replayed"] == "true"
+    assert later.status_code == 409 and later.json()["code"] == "obligation_not_approvable"
+    assert Obligation.objects.get(public_id=obligation_id).approved_by == t["bob"]
+
+
+def test_approving_needs_the_payments_scope_and_a_known_person(above_threshold):
+    t = above_threshold
+    obligation_id = _big(t["client_of"](t["alice"]), t["payee"])
+    read_only = t["client_of"](t["bob"], scopes=["read"])
+    nobodys = t["client_of"](None, scopes=["read", "payments"])
+
+    refused = post(read_only, f"/api/v1/obligations/{obligation_id}/approve", {}, key="s-1")
+    assert refused.status_code == 403 and refused.json()["code"] == "insufficient_scope"
+    refused = post(nobodys, f"/api/v1/obligations/{obligation_id}/approve", {}, key="s-2")
+    assert refused.status_code == 403 and refused.json()["code"] == "approver_unidentified"
+
+
+def test_a_portal_user_cannot_approve_what_their_key_made(above_threshold):
+    t = above_threshold
+    obligation = Obligation.objects.get(public_id=_big(t["client_of"](t["alice"]), t["payee"]))
+    with pytest.raises(DomainError) as refused:
+        obligation_approve(obligation=obligation, approver=t["alice"])
+    assert refused.value.code == "checker_is_maker"
+    assert obligation_approve(obligation=obligation, approver=t["bob"]).approved_by == t["bob"]
+
+
+def test_another_enterprises_obligation_is_not_found_and_the_payee_cannot_approve(
+    above_threshold,
+    make_client,  # noqa: F811 - the imported fixture
+):
+    t = above_threshold
+    obligation_id = _big(t["client_of"](t["alice"]), t["payee"])
+
+    stranger = post(make_client(make_enterprise_approved()), f"/api/v1/obligations/{obligation_id}/approve", {})
+    assert stranger.status_code == 404
+    payee = post(make_client(t["payee"]), f"/api/v1/obligations/{obligation_id}/approve", {}, key="p-1")
+    assert payee.status_code == 403 and payee.json()["code"] == "role_not_permitted"
+    assert Obligation.objects.get(public_id=obligation_id).needs_approval
