@@ -47,7 +47,7 @@ class ApiKeyRevoked(DomainError):
 
 class ApiKeyScopesInvalid(DomainError):
     code = "api_key_scopes_invalid"
-    title = "An API key needs at least one scope, each one of read, payments, fx, redemptions."
+    title = "An API key needs at least one scope, each one of read, payments, fx, redemptions, webhooks."
     http_status = 422
 
 

@@ -6,7 +6,7 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
 from config import money
-from corporates.models import MemberRole
+from corporates.models import ApiScope, MemberRole
 
 
 class SignInForm(AuthenticationForm):
@@ -71,7 +71,7 @@ class ApiKeyForm(forms.Form):
     name = forms.CharField(label="Name", max_length=100, help_text="What the key is for, e.g. “SAP production”.")
     scopes = forms.MultipleChoiceField(
         label="Scopes",
-        choices=[("read", "Read"), ("payments", "Payments"), ("fx", "FX"), ("redemptions", "Redemptions")],
+        choices=ApiScope.choices,
         widget=forms.CheckboxSelectMultiple,
         initial=["read"],
     )

@@ -2,7 +2,9 @@
 
 Every view is scoped to the caller's enterprise (``EnterpriseScopedMixin``),
 every POST is ``@idempotent``, and reads need the ``read`` scope unless
-``required_scopes`` says otherwise.
+``required_scopes`` says otherwise. Webhook writes (register, delete,
+re-send) need the ``webhooks`` scope: they decide where the enterprise's data
+goes.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from corporates.api.serializers import (
 from corporates.api.tenancy import EnterpriseScopedMixin, request_enterprise
 from corporates.models import ApiScope, BankAccount, Enterprise, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from corporates.onboarding.banking import bank_account_register
+from corporates.permissions import principal_person
 from corporates.webhooks import webhook_endpoint_create, webhook_endpoint_delete, webhook_event_resend
 
 # The KYB engineer's limits selector; /me shows limits once it exists.
@@ -65,9 +68,9 @@ class MeView(APIView):
 
 
 class WebhookEndpointListView(EnterpriseScopedMixin, generics.ListAPIView):
-    # Managing endpoints needs only "read": an endpoint receives nothing that
-    # the key could not already read.
-    required_scopes = {"POST": ApiScope.READ}
+    # Reading endpoints needs "read"; registering one decides where the
+    # enterprise's events go, so it needs "webhooks".
+    required_scopes = {"POST": ApiScope.WEBHOOKS}
     queryset = WebhookEndpoint.objects.filter(deleted_at__isnull=True)
     serializer_class = WebhookEndpointSerializer
 
@@ -81,19 +84,22 @@ class WebhookEndpointListView(EnterpriseScopedMixin, generics.ListAPIView):
         serializer = WebhookEndpointCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         endpoint = webhook_endpoint_create(
-            enterprise=request_enterprise(request), created_by=None, **serializer.validated_data
+            enterprise=request_enterprise(request),
+            # The person behind the key must still be an admin (None: a back-office key).
+            created_by=principal_person(request.auth),
+            **serializer.validated_data,
         )
         return Response(WebhookEndpointCreatedSerializer(endpoint).data, status=status.HTTP_201_CREATED)
 
 
 class WebhookEndpointDetailView(EnterpriseScopedMixin, generics.RetrieveDestroyAPIView):
-    required_scopes = {"DELETE": ApiScope.READ}
+    required_scopes = {"DELETE": ApiScope.WEBHOOKS}
     queryset = WebhookEndpoint.objects.filter(deleted_at__isnull=True)
     serializer_class = WebhookEndpointSerializer
 
     @extend_schema(responses={204: OpenApiResponse(description="Deleted; pending deliveries are cancelled.")})
     def delete(self, request, *args, **kwargs):
-        webhook_endpoint_delete(endpoint=self.get_object(), deleted_by=None)
+        webhook_endpoint_delete(endpoint=self.get_object(), deleted_by=principal_person(request.auth))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -127,7 +133,7 @@ class WebhookEventDetailView(EnterpriseScopedMixin, generics.RetrieveAPIView):
 
 
 class WebhookEventResendView(EnterpriseScopedMixin, generics.GenericAPIView):
-    required_scopes = {"POST": ApiScope.READ}
+    required_scopes = {"POST": ApiScope.WEBHOOKS}
     queryset = WebhookEvent.objects.all()
     serializer_class = WebhookEventResendSerializer
 

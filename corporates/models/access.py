@@ -23,13 +23,16 @@ class ApiScope(models.TextChoices):
     PAYMENTS = "payments", "Payments"
     FX = "fx", "FX"
     REDEMPTIONS = "redemptions", "Redemptions"
+    # Registering or deleting a webhook endpoint, or re-sending events, decides
+    # where the enterprise's data goes: more than a read-only key may do.
+    WEBHOOKS = "webhooks", "Webhooks"
 
 
 class ApiKey(models.Model):
     public_id = models.CharField(max_length=32, unique=True, default=public_id_factory("key"), editable=False)
     enterprise = models.ForeignKey(Enterprise, on_delete=models.PROTECT, related_name="api_keys")
     name = models.CharField(max_length=100)
-    scopes = models.JSONField(default=list, help_text="Subset of read, payments, fx, redemptions.")
+    scopes = models.JSONField(default=list, help_text="Subset of read, payments, fx, redemptions, webhooks.")
     prefix = models.CharField(max_length=16, unique=True, help_text="Public part of the key, to find it.")
     secret_hash = models.CharField(max_length=64, help_text="SHA-256 (hex) of the whole key.")
     created_by = models.ForeignKey(
