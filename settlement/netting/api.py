@@ -99,13 +99,13 @@ class BatchSerializer(serializers.Serializer):
                     "currency": p.currency,
                     "owed": _money(p.owes, p.currency),
                     "owed_to_you": _money(p.owed, p.currency),
-                    "paid_net": _money(p.bilateral_out, p.currency),
-                    "received_net": _money(p.bilateral_in, p.currency),
+                    "paid_net": _money(p.net_paid, p.currency),
+                    "received_net": _money(p.net_received, p.currency),
                     "multilateral_net": money.format_amount(
                         money.from_minor(p.multilateral_net, p.currency), p.currency
                     ),
                     # What netting spared the enterprise moving: gross out minus what it paid.
-                    "saved": _money(p.owes - p.bilateral_out, p.currency),
+                    "saved": _money(p.saved, p.currency),
                 }
             )
         return rows

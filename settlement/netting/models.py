@@ -159,6 +159,20 @@ class NettingPosition(models.Model):
         return self.owed - self.owes
 
     @property
+    def net_paid(self) -> int:
+        """What it pays net: its bilateral nets, or in a multilateral currency its pay-in to clearing."""
+        if self.multilateral_status == MultilateralStatus.NONE:
+            return self.bilateral_out
+        return max(-(self.multilateral_settled or 0), 0)
+
+    @property
+    def net_received(self) -> int:
+        """What it receives net: its bilateral nets, or in a multilateral currency its pay-out from clearing."""
+        if self.multilateral_status == MultilateralStatus.NONE:
+            return self.bilateral_in
+        return max(self.multilateral_settled or 0, 0)
+
+    @property
     def saved(self) -> int:
-        """What netting spared the enterprise paying out: its gross obligations minus the nets it paid."""
-        return self.owes - self.bilateral_out
+        """What netting spared the enterprise paying out: its gross obligations minus what it paid net."""
+        return self.owes - self.net_paid

@@ -858,8 +858,8 @@ def batch_events_emit(*, batch_id: int) -> int:
                     "currency": p.currency,
                     "owed": Amount(p.owes, p.currency).to_json(),
                     "owed_to_you": Amount(p.owed, p.currency).to_json(),
-                    "paid_net": Amount(p.bilateral_out, p.currency).to_json(),
-                    "received_net": Amount(p.bilateral_in, p.currency).to_json(),
+                    "paid_net": Amount(p.net_paid, p.currency).to_json(),
+                    "received_net": Amount(p.net_received, p.currency).to_json(),
                 }
             )
         enterprises = Enterprise.objects.in_bulk(list(positions))

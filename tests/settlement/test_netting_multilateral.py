@@ -81,6 +81,13 @@ def test_a_three_party_cycle_settles_only_positions_through_clearing(make_enterp
         minor("40.00"),
         minor("30.00"),
     ]
+    # What the portal, the API and batch.completed show as paid and received net.
+    assert [(position(batch, e).net_paid, position(batch, e).net_received) for e in (a, b, c)] == [
+        (minor("70.00"), 0),
+        (0, minor("40.00")),
+        (0, minor("30.00")),
+    ]
+    assert position(batch, a).saved == minor("30.00")
     figures = batch.report["currencies"]["HKD"]
     assert figures["settlement"] == "multilateral"
     assert (figures["net_transfers"], figures["net_value"]) == (3, minor("70.00"))
@@ -121,6 +128,7 @@ def test_a_short_net_debtor_is_removed_and_the_rest_recomputed(make_enterprise, 
     assert [balances_for(enterprise=e)["HKD"] for e in (a, b, c, x)] == [0, 0, 0, minor("150.00")]
     assert position(batch, c).multilateral_status == MultilateralStatus.REMOVED
     assert position(batch, c).multilateral_settled is None
+    assert (position(batch, c).net_paid, position(batch, c).net_received) == (0, 0)
     assert position(batch, b).multilateral_settled == -minor("50.00")  # recomputed without c
     assert position(batch, b).owed - position(batch, b).owes == minor("10.00")  # the full batch's figure
     figures = batch.report["currencies"]["HKD"]
