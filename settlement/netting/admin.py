@@ -57,6 +57,7 @@ class NettingBatchAdmin(_ReadOnly):
         "events_emitted_at",
         "attempts",
         "passes",
+        "multilateral_currencies",
         "phase_seconds",
         "report",
     ]
