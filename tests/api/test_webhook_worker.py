@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 
 import pytest
@@ -14,7 +13,7 @@ from config.celery import app
 from corporates.models import DeliveryStatus, WebhookDelivery
 from corporates.webhooks import event_emit, webhook_endpoint_create, webhook_signature_verify
 from tests.api.test_webhooks import Receiver
-from tests.integration.conftest import ROOT, worker_environment
+from tests.processes import celery_worker_start, worker_environment
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -26,11 +25,7 @@ def worker():
         pytest.skip("needs PostgreSQL and a real broker (make test)")
     # Messages left by earlier runs point at rows that no longer exist; drop them.
     app.control.purge()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "-Q", "default",
-         "--loglevel", "warning", "--without-heartbeat", "--without-gossip", "--without-mingle"],
-        cwd=ROOT, env=worker_environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    proc = celery_worker_start("default", worker_environment())
     try:
         yield proc
     finally:

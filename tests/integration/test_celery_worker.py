@@ -16,7 +16,9 @@ def test_worker_verifies_the_ledger_it_shares_with_us(celery_worker_process, mak
     enterprise = make_enterprise()
     mint(enterprise, "1250.00", "CNH")
     # A client app with a result backend, so that we read what the worker returned.
-    client = Celery("itest", broker=settings.CELERY_BROKER_URL, backend=settings.CELERY_BROKER_URL)
+    client = Celery(
+        "itest", broker=settings.CELERY_BROKER_URL, backend=settings.CELERY_BROKER_URL, set_as_current=False
+    )
 
     result = client.send_task("settlement.ledger_verify", queue=queue)
     summary = result.get(timeout=60)
@@ -35,7 +37,9 @@ def test_worker_reports_a_breach(celery_worker_process, make_enterprise, mint):
     wallet = mint(enterprise, "10.00", "USD")
     with connection.cursor() as cursor:
         cursor.execute("UPDATE settlement_account SET balance = balance + 1 WHERE id = %s", [wallet.id])
-    client = Celery("itest", broker=settings.CELERY_BROKER_URL, backend=settings.CELERY_BROKER_URL)
+    client = Celery(
+        "itest", broker=settings.CELERY_BROKER_URL, backend=settings.CELERY_BROKER_URL, set_as_current=False
+    )
 
     summary = client.send_task("settlement.ledger_verify", queue=queue).get(timeout=60)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from settlement.netting.models import BatchStatus, NettingBatch, NettingPair
 from settlement.netting.services import batch_open
 from settlement.obligations.models import Obligation, ObligationStatus
 from settlement.obligations.services import obligations_create_bulk
-from tests.integration.conftest import worker_environment
+from tests.processes import celery_worker_start, worker_environment
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -38,29 +37,7 @@ LOG = Path(os.environ.get("NETTING_WORKER_LOG", os.devnull))
 def start_worker(queue: str, **env_extra: str) -> subprocess.Popen:
     env = worker_environment()
     env.update(env_extra)
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool",
-            "solo",
-            "-Q",
-            queue,
-            "--loglevel",
-            "warning",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=LOG.open("a"),
-        stderr=subprocess.STDOUT,
-    )
+    return celery_worker_start(queue, env, stdout=LOG.open("a"))
 
 
 def wait_for(predicate, timeout: float = 120, what: str = "") -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from datetime import timedelta
 
@@ -25,7 +24,7 @@ from settlement.redemptions.services import (
     redemption_request,
     redemptions_awaiting_payout,
 )
-from tests.integration.conftest import ROOT, worker_environment
+from tests.processes import celery_worker_start, worker_environment
 from tests.settlement.mintredeem import *  # noqa: F403
 from tests.settlement.mintredeem import assert_books_clean, minor
 
@@ -104,9 +103,7 @@ def start_worker(queue: str, **extra_env: str) -> subprocess.Popen:
         BANK_RAILS_RETRY_BACKOFF_S="0.01",
         **extra_env,
     )
-    argv = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "-Q", queue]
-    argv += ["--loglevel", "warning", "--without-heartbeat", "--without-gossip", "--without-mingle"]
-    return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return celery_worker_start(queue, env)
 
 
 def stop(proc: subprocess.Popen) -> None:
