@@ -39,7 +39,10 @@ from corporates.models import ApiKey, MemberRole, Membership
 # Members who can move money must use two-factor sign-in.
 MONEY_ROLES = frozenset({MemberRole.ADMIN, MemberRole.MAKER, MemberRole.CHECKER})
 MANAGE_ROLES = frozenset({MemberRole.ADMIN})
-INITIATE_ROLES = frozenset({MemberRole.MAKER})
+# Who may initiate a payment, swap or redemption: a maker, or an admin (who can
+# make themselves a maker anyway). Four eyes come from approval_check, which
+# never lets the initiator approve.
+INITIATE_ROLES = frozenset({MemberRole.MAKER, MemberRole.ADMIN})
 # Who may approve another person's request: a checker, or an admin (who can
 # appoint checkers anyway, so refusing them protects nothing).
 APPROVE_ROLES = frozenset({MemberRole.CHECKER, MemberRole.ADMIN})

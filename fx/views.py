@@ -18,13 +18,12 @@ from django.views.decorators.http import require_POST
 
 from config import money
 from config.errors import DomainError
-from corporates.models import MemberRole
-from corporates.permissions import portal_member
+from corporates.permissions import INITIATE_ROLES, portal_member
 from fx import charts, exports, selectors, services
 from fx.forms import QuoteForm, SwapFilterForm
 from settlement.ledger.selectors import balances_for
 
-SWAP_ROLES = frozenset({MemberRole.MAKER, MemberRole.ADMIN})
+SWAP_ROLES = INITIATE_ROLES
 CHART_WINDOW = timedelta(hours=1)
 
 

@@ -15,8 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from config.errors import DomainError
-from corporates.models import MemberRole
-from corporates.permissions import portal_member
+from corporates.permissions import APPROVE_ROLES, INITIATE_ROLES, portal_member
 from settlement.netting.selectors import batches_for, obligations_in_batch, obligations_in_batch_csv, positions_for
 from settlement.netting.services import netting_preview
 from settlement.obligations.models import Obligation
@@ -27,8 +26,7 @@ from settlement.obligations.services import (
     obligations_create_bulk,
 )
 
-PAY_ROLES = frozenset({MemberRole.MAKER, MemberRole.ADMIN})
-APPROVE_ROLES = frozenset({MemberRole.CHECKER, MemberRole.ADMIN})
+PAY_ROLES = INITIATE_ROLES
 UPLOAD_COLUMNS = ["payee", "amount", "currency", "value_date", "external_reference", "memo"]
 UPLOAD_MAX_BYTES = 5 * 1024 * 1024
 
