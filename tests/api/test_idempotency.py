@@ -171,3 +171,29 @@ def test_a_request_that_did_not_validate_leaves_the_key_free(client_a):
     fixed = client_a.post("/api/v1/webhook-endpoints", ENDPOINT, format="json", HTTP_IDEMPOTENCY_KEY="k-fix")
 
     assert fixed.status_code == 201 and not fixed.has_header("Idempotent-Replayed")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_only_the_claim_commits_without_waiting_for_disk(make_enterprise, make_client):
+    # The claim alone is asynchronous: the operation and the completion commit
+    # synchronously and so make it durable (corporates/api/idempotency.py).
+    from django.test.utils import CaptureQueriesContext
+
+    client = make_client(make_enterprise())
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post("/api/v1/webhook-endpoints", ENDPOINT, format="json", HTTP_IDEMPOTENCY_KEY="k-async")
+
+    assert response.status_code == 201
+    statements = [q["sql"] for q in queries.captured_queries]
+    async_commits = [i for i, sql in enumerate(statements) if "synchronous_commit" in sql]
+    assert len(async_commits) == 1
+    claim_insert = next(
+        i for i, sql in enumerate(statements) if sql.startswith('INSERT INTO "corporates_idempotencyrecord"')
+    )
+    assert statements[async_commits[0] - 1] == "BEGIN" and async_commits[0] + 1 == claim_insert
+    with connection.cursor() as cursor:  # SET LOCAL ended with the claim's transaction
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+    record = IdempotencyRecord.objects.get(key="k-async")
+    assert record.status == "completed" and record.response_status == 201
+    assert WebhookEndpoint.objects.count() == 1

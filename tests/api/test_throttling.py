@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import uuid
 
-from corporates.api.throttling import parse_rate
+import pytest
+from django.core.cache import caches
+from django.core.cache.backends.locmem import LocMemCache
+from django.core.cache.backends.redis import RedisCache
+
+from corporates.api.throttling import parse_rate, window_count_incr
 
 pytestmark = pytest.mark.django_db
 
@@ -32,3 +37,22 @@ def test_the_schema_is_not_rate_limited(settings, client):
 @pytest.mark.parametrize(("rate", "parsed"), [("600/min", (600, 60)), ("5/s", (5, 1)), ("100/hour", (100, 3600))])
 def test_rates_parse(rate, parsed):
     assert parse_rate(rate) == parsed
+
+
+@pytest.mark.parametrize("backend", ["api_throttle", "locmem"])
+def test_a_window_counter_counts_from_one_and_expires(backend):
+    # api_throttle is Redis when the tests run with a Redis broker (one round
+    # trip per request); locmem is the embedded default's path.
+    cache = (
+        caches["api_throttle"]
+        if backend == "api_throttle"
+        else LocMemCache("throttle-test", {})  # the embedded default's backend
+    )
+    key = f"api-rate:test:{uuid.uuid4().hex}"
+
+    counts = [window_count_incr(cache, key=key, timeout=7) for _ in range(3)]
+
+    assert counts == [1, 2, 3]
+    if isinstance(cache, RedisCache):
+        full_key = cache.make_and_validate_key(key)
+        assert 0 < cache._cache.get_client(full_key).ttl(full_key) <= 7
