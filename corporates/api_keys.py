@@ -132,7 +132,12 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey:
     parts = raw_key.split("_")
     if len(parts) != 3 or parts[0] != KEY_PREFIX or len(parts[1]) != _PREFIX_LENGTH:
         raise ApiKeyInvalid()
-    api_key = ApiKey.objects.select_related("enterprise").filter(prefix=parts[1]).first()
+    try:
+        # get() and not first(): the prefix is unique, and get() sends no ORDER
+        # BY, which is cheaper to compile on a path every API request takes.
+        api_key = ApiKey.objects.select_related("enterprise").get(prefix=parts[1])
+    except ApiKey.DoesNotExist:
+        api_key = None
     # Compare against a dummy hash when the prefix is unknown, so that timing
     # does not tell which prefixes exist.
     stored = api_key.secret_hash if api_key else api_key_hash("")
