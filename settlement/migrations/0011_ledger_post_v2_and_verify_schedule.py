@@ -20,6 +20,14 @@ def _run(filename):
     return postgresql_sql_file(SQL_DIR / filename)
 
 
+def _restore_v1(apps, schema_editor):
+    """Reverse: the first hl_ledger_post, as 0002 created it (the rest of 0002 stays in place)."""
+    if schema_editor.connection.vendor == "postgresql":
+        sql = (SQL_DIR / "0002_ledger.pg.sql").read_text()
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute(sql[sql.index("CREATE OR REPLACE FUNCTION hl_ledger_post(") :])
+
+
 schedule_add, schedule_remove = interval_tasks([SCHEDULE])
 
 
@@ -30,6 +38,6 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunPython(_run("0011_ledger_post_v2.pg.sql"), _run("0011_ledger_post_v2_reverse.pg.sql")),
+        migrations.RunPython(_run("0011_ledger_post_v2.pg.sql"), _restore_v1),
         migrations.RunPython(schedule_add, schedule_remove),
     ]
