@@ -8,6 +8,7 @@ enterprise creates or revokes its keys.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connections
 from django.db.models import Q
 from django.utils import timezone
 
@@ -124,6 +126,48 @@ def api_key_revoke(*, api_key: ApiKey, revoked_by: AbstractBaseUser | None) -> A
     return api_key
 
 
+@functools.cache
+def _api_key_lookup_sql() -> str:
+    # Written out once per process: every API request runs this lookup, and
+    # compiling the equivalent select_related() queryset cost about a fifth of
+    # a whole request's CPU (docs/benchmarks.md, FX). The columns come from the
+    # models, so a new field is picked up without touching this.
+    key, enterprise = ApiKey._meta, Enterprise._meta
+    columns = [f'k."{f.column}"' for f in key.concrete_fields] + [f'e."{f.column}"' for f in enterprise.concrete_fields]
+    return (
+        f'SELECT {", ".join(columns)} FROM "{key.db_table}" k'
+        f' JOIN "{enterprise.db_table}" e ON e."{enterprise.pk.column}" = k."{key.get_field("enterprise").column}"'
+        f' WHERE k."{key.get_field("prefix").column}" = %s'
+    )
+
+
+def _instance_from_row(model, alias: str, values, connection):
+    """A model instance from its columns, converted as the ORM converts them (JSON, SQLite datetimes)."""
+    fields = model._meta.concrete_fields
+    converted = []
+    for field, raw in zip(fields, values, strict=True):
+        col = field.get_col(alias)
+        value = raw
+        for converter in connection.ops.get_db_converters(col) + col.get_db_converters(connection):
+            value = converter(value, col, connection)
+        converted.append(value)
+    return model.from_db(connection.alias, [f.attname for f in fields], converted)
+
+
+def _api_key_by_prefix(prefix: str) -> ApiKey | None:
+    """The key with this (unique) prefix, its enterprise loaded, in one statement; None if unknown."""
+    connection = connections[ApiKey.objects.db]
+    with connection.cursor() as cursor:
+        cursor.execute(_api_key_lookup_sql(), [prefix])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    split = len(ApiKey._meta.concrete_fields)
+    api_key = _instance_from_row(ApiKey, "k", row[:split], connection)
+    api_key.enterprise = _instance_from_row(Enterprise, "e", row[split:], connection)
+    return api_key
+
+
 def api_key_authenticate(*, raw_key: str) -> ApiKey:
     """The active key matching ``raw_key``; ``ApiKeyInvalid`` or ``ApiKeyRevoked`` otherwise.
 
@@ -132,12 +176,7 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey:
     parts = raw_key.split("_")
     if len(parts) != 3 or parts[0] != KEY_PREFIX or len(parts[1]) != _PREFIX_LENGTH:
         raise ApiKeyInvalid()
-    try:
-        # get() and not first(): the prefix is unique, and get() sends no ORDER
-        # BY, which is cheaper to compile on a path every API request takes.
-        api_key = ApiKey.objects.select_related("enterprise").get(prefix=parts[1])
-    except ApiKey.DoesNotExist:
-        api_key = None
+    api_key = _api_key_by_prefix(parts[1])
     # Compare against a dummy hash when the prefix is unknown, so that timing
     # does not tell which prefixes exist.
     stored = api_key.secret_hash if api_key else api_key_hash("")

@@ -244,3 +244,22 @@ def test_json_that_no_column_can_store_is_malformed_not_a_500(client_a, raw):
         "POST", "/api/v1/webhook-endpoints", raw, content_type="application/json", HTTP_IDEMPOTENCY_KEY="nul-1"
     )
     assert_problem(response, 400, "malformed_request")
+
+
+def test_the_authenticated_key_is_the_stored_key_and_its_enterprise_in_one_query(enterprise, django_assert_num_queries):
+    # api_key_authenticate reads the key with hand-written SQL (compiled once
+    # per process); it must load exactly what the ORM loads.
+    created = api_key_create(enterprise=enterprise, name="ERP", scopes=["read", "fx"], created_by=None)
+    api_key_authenticate(raw_key=created.secret)  # records last use: a datetime to compare too
+    expected = ApiKey.objects.select_related("enterprise").get(pk=created.api_key.pk)
+
+    with django_assert_num_queries(1):
+        loaded = api_key_authenticate(raw_key=created.secret)
+        loaded_enterprise = loaded.enterprise
+
+    for field in ApiKey._meta.concrete_fields:
+        assert getattr(loaded, field.attname) == getattr(expected, field.attname), field.name
+    for field in type(expected.enterprise)._meta.concrete_fields:
+        assert getattr(loaded_enterprise, field.attname) == getattr(expected.enterprise, field.attname), field.name
+    assert loaded.scopes == ["fx", "read"] and loaded.last_used_at is not None
+    assert not loaded._state.adding and loaded._state.db == "default"
