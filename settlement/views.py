@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 
 from config.errors import DomainError
 from corporates.models import MemberRole
-from corporates.permissions import APPROVE_ROLES, RoleNotPermitted, portal_member
+from corporates.permissions import APPROVE_ROLES, INITIATE_ROLES, RoleNotPermitted, portal_member
 from settlement.bank_events import bank_event_apply
 from settlement.deposits.models import InboundWire, InboundWireStatus
 from settlement.deposits.services import deposit_instructions_for
@@ -57,7 +57,7 @@ def bank_webhook(request: HttpRequest) -> JsonResponse:
 
 # --- portal: deposit instructions, redemptions, reserves ------------------------------------
 
-REDEEM_ROLES = frozenset({MemberRole.MAKER})
+REDEEM_ROLES = INITIATE_ROLES
 CANCEL_ROLES = frozenset({MemberRole.MAKER, MemberRole.ADMIN})
 
 

@@ -34,12 +34,11 @@ from django.utils import timezone
 from config import money
 from config.db import run_in_transaction
 from config.errors import DomainError
-from corporates.models import AlertStatus, ApiKey, BankAccount, Enterprise, SanctionsAlert
+from corporates.models import AlertStatus, ApiKey, ApiScope, BankAccount, Enterprise, SanctionsAlert
 from corporates.onboarding.banking import BankAccountHolderScreening, bank_account_require_payable
 from corporates.onboarding.limits import limits_check_daily_redemption, limits_for
 from corporates.permissions import (
-    APPROVE_ROLES,
-    CheckerIsMaker,
+    INITIATE_ROLES,
     RoleNotPermitted,
     approval_check,
     membership_of,
@@ -55,7 +54,7 @@ from settlement.webhooks_in import BankEvent
 
 logger = logging.getLogger(__name__)
 
-REQUEST_ROLES = frozenset({"maker"})
+REQUEST_ROLES = INITIATE_ROLES
 CANCEL_ROLES = frozenset({"maker", "admin"})
 
 
@@ -160,16 +159,14 @@ def _actor_require(actor: Actor, *, enterprise_id: int, roles: frozenset[str]) -
 
 
 def _checker_require(redemption: Redemption, actor: Actor) -> None:
-    """Maker-checker: the approver is a checker of the same enterprise and never the requester."""
-    if actor.api_key is not None:
-        _actor_require(actor, enterprise_id=redemption.enterprise_id, roles=APPROVE_ROLES)
-        if actor.api_key.pk == redemption.requested_by_key_id:
-            raise CheckerIsMaker()
-        return
-    if redemption.requested_by_id is not None:
-        approval_check(maker=redemption.requested_by, checker=actor.user)
-        return
-    _actor_require(actor, enterprise_id=redemption.enterprise_id, roles=APPROVE_ROLES)
+    """Four eyes: the approver is another person than the requester — behind an API key, the
+    admin who created it — and holds a role that may approve, in the redemption's enterprise."""
+    approval_check(
+        maker=redemption.requested_by or redemption.requested_by_key,
+        checker=actor.user or actor.api_key,
+        enterprise_id=redemption.enterprise_id,
+        scope=ApiScope.REDEMPTIONS,
+    )
 
 
 # --- request, approve, cancel ----------------------------------------------------------------

@@ -8,9 +8,10 @@ import pytest
 from rest_framework.test import APIClient
 
 from corporates.api_keys import api_key_create
-from corporates.models import ApiScope
+from corporates.models import ApiScope, MemberRole
 from corporates.onboarding.limits import enterprise_limits_set
 from settlement.redemptions.models import Redemption, RedemptionState
+from tests.factories import MembershipFactory
 from tests.settlement.mintredeem import *  # noqa: F403
 from tests.settlement.mintredeem import Redeemer, assert_books_clean, minor
 
@@ -23,8 +24,10 @@ def _generous_rate(settings):
     settings.API_KEY_RATE_LIMIT = "100000/min"
 
 
-def api(enterprise, scopes=(ApiScope.READ, ApiScope.REDEMPTIONS)) -> APIClient:
-    created = api_key_create(enterprise=enterprise, name=f"erp {next(_keys)}", scopes=list(scopes), created_by=None)
+def api(enterprise, scopes=(ApiScope.READ, ApiScope.REDEMPTIONS), created_by=None) -> APIClient:
+    created = api_key_create(
+        enterprise=enterprise, name=f"erp {next(_keys)}", scopes=list(scopes), created_by=created_by
+    )
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {created.secret}")
     return client
@@ -43,7 +46,7 @@ def test_deposit_instructions_name_the_custodian_and_the_enterprises_reference(m
     assert all(row["reference"].startswith("HL") and row["account_number"] for row in rows)
 
 
-def test_redeem_through_the_api_with_a_second_key_approving(
+def test_redeem_through_the_api_with_another_persons_key_approving(
     rails, redeemer, eager_tasks, django_capture_on_commit_callbacks
 ):
     party: Redeemer = redeemer()
@@ -55,7 +58,15 @@ def test_redeem_through_the_api_with_a_second_key_approving(
         daily_redemption=None,
         approval_threshold="100",
     )
-    maker, checker = api(party.enterprise), api(party.enterprise)
+    # Four eyes across keys: the person behind a key is the admin who created it.
+    first_admin, second_admin = (
+        MembershipFactory(enterprise=party.enterprise, role=MemberRole.ADMIN).user for _ in range(2)
+    )
+    maker, same_person, checker = (
+        api(party.enterprise, created_by=first_admin),
+        api(party.enterprise, created_by=first_admin),
+        api(party.enterprise, created_by=second_admin),
+    )
     body = {"amount": {"amount": "150.00", "currency": "HKD"}, "bank_account": party.account("HKD").public_id}
 
     created = post(maker, "/api/v1/redemptions", body, key="redeem-1")
@@ -67,6 +78,11 @@ def test_redeem_through_the_api_with_a_second_key_approving(
     assert replayed.json()["id"] == red["id"] and Redemption.objects.count() == 1
     same_key = post(maker, f"/api/v1/redemptions/{red['id']}/approve")
     assert same_key.status_code == 403 and same_key.json()["code"] == "checker_is_maker"
+    # Another key of the same admin is the same person: refused too.
+    other_key_same_admin = post(same_person, f"/api/v1/redemptions/{red['id']}/approve")
+    assert other_key_same_admin.status_code == 403 and other_key_same_admin.json()["code"] == "checker_is_maker"
+    anonymous_key = post(api(party.enterprise), f"/api/v1/redemptions/{red['id']}/approve")
+    assert anonymous_key.status_code == 403 and anonymous_key.json()["code"] == "approver_unidentified"
     with django_capture_on_commit_callbacks(execute=True):
         approved = post(checker, f"/api/v1/redemptions/{red['id']}/approve")
     assert approved.status_code == 200 and approved.json()["state"] == "processing"
