@@ -11,7 +11,7 @@ REDIS_URL ?= redis://127.0.0.1:6379/0
 TEST_ENV := DATABASE_URL=$(PG_URL) CELERY_BROKER_URL=$(REDIS_URL) HARBOURLINE_EMBEDDED=0 \
 	SECRET_KEY=test-only-secret-key DJANGO_SETTINGS_MODULE=config.settings
 
-.PHONY: run reset test lint bench-ledger services chromium install install-dev
+.PHONY: run reset test lint bench-ledger bench-netting bench-fx bench-redeem services chromium install install-dev
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,8 @@ services:
 	@pg_isready -q -h 127.0.0.1 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
 	@redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 || redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
 	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 && break; sleep 1; done
+	@psql -h 127.0.0.1 -U root -d postgres -Atc "SELECT 1 FROM pg_database WHERE datname = 'harbourline'" | grep -q 1 \
+		|| createdb -h 127.0.0.1 -U root harbourline
 
 ## chromium: Debian's chromium for the browser tests
 chromium:
