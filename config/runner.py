@@ -132,6 +132,11 @@ def main() -> int:
     (settings.BROKER_DIR / "control").mkdir(parents=True, exist_ok=True)
     manage("migrate", "--noinput", "-v", "0")
     manage("seed_demo")
+    # Beat publishes rates every few seconds; publish once now, so that the
+    # swap page quotes from the first second.
+    from fx.services import rates_publish
+
+    rates_publish()
 
     # The demo's opening balances were minted without wires: a new banksim
     # database opens with the same reserve, so that reconciliation agrees.
