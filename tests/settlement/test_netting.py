@@ -302,35 +302,42 @@ def five_enterprises(make_enterprise):
 @hypothesis_settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(obligations=obligation_sets, funding=fundings)
 def test_netting_conserves_every_position(five_enterprises, mint, obligations, funding):
-    enterprises = five_enterprises
     with transaction.atomic():
-        for index, (enterprise, currency) in enumerate(itertools.product(enterprises, money.CURRENCY_CODES)):
-            if funding[index]:
-                mint(enterprise, str(money.from_minor(funding[index], currency)), currency)
-        before = {e.pk: balances_for(enterprise=e) for e in enterprises}
-        supply_before = _wallet_supply()
-        created = [
-            owe(enterprises[p], enterprises[q], str(money.from_minor(amount, currency)), currency)
-            for p, q, currency, amount in obligations
-        ]
-
-        batch = run_batch()
-
-        expected = {e.pk: defaultdict(int) for e in enterprises}
-        for obligation in Obligation.objects.filter(pk__in=[o.pk for o in created]):
-            assert obligation.status in (ObligationStatus.SETTLED, ObligationStatus.PENDING)
-            if obligation.status == ObligationStatus.SETTLED:
-                expected[obligation.payee_id][obligation.currency] += obligation.amount
-                expected[obligation.payer_id][obligation.currency] -= obligation.amount
-        for e in enterprises:
-            after = balances_for(enterprise=e)
-            assert {c: after[c] - before[e.pk][c] for c in money.CURRENCY_CODES} == {
-                c: expected[e.pk][c] for c in money.CURRENCY_CODES
-            }
-        assert _wallet_supply() == supply_before  # netting moves tokens, never makes or burns them
-        assert batch.report["obligations"]["claimed"] == len(created)
+        batch_conserves_every_position(five_enterprises, mint, obligations, funding)
         assert ledger_verify().ok
         transaction.set_rollback(True)
+
+
+def batch_conserves_every_position(enterprises, mint, obligations, funding):
+    """Fund, owe, run one batch; assert each enterprise's change = owed − owes over the settled
+    obligations, and that wallet supply is unchanged. Returns the batch (shared with the
+    multilateral test)."""
+    for index, (enterprise, currency) in enumerate(itertools.product(enterprises, money.CURRENCY_CODES)):
+        if funding[index]:
+            mint(enterprise, str(money.from_minor(funding[index], currency)), currency)
+    before = {e.pk: balances_for(enterprise=e) for e in enterprises}
+    supply_before = _wallet_supply()
+    created = [
+        owe(enterprises[p], enterprises[q], str(money.from_minor(amount, currency)), currency)
+        for p, q, currency, amount in obligations
+    ]
+
+    batch = run_batch()
+
+    expected = {e.pk: defaultdict(int) for e in enterprises}
+    for obligation in Obligation.objects.filter(pk__in=[o.pk for o in created]):
+        assert obligation.status in (ObligationStatus.SETTLED, ObligationStatus.PENDING)
+        if obligation.status == ObligationStatus.SETTLED:
+            expected[obligation.payee_id][obligation.currency] += obligation.amount
+            expected[obligation.payer_id][obligation.currency] -= obligation.amount
+    for e in enterprises:
+        after = balances_for(enterprise=e)
+        assert {c: after[c] - before[e.pk][c] for c in money.CURRENCY_CODES} == {
+            c: expected[e.pk][c] for c in money.CURRENCY_CODES
+        }
+    assert _wallet_supply() == supply_before  # netting moves tokens, never makes or burns them
+    assert batch.report["obligations"]["claimed"] == len(created)
+    return batch
 
 
 def _wallet_supply() -> dict[str, int]:

@@ -9,9 +9,6 @@ pay-in and pay-out posts nothing twice.
 
 from __future__ import annotations
 
-import itertools
-from collections import defaultdict
-
 import pytest
 from django.db import transaction
 from hypothesis import HealthCheck, given
@@ -25,7 +22,14 @@ from settlement.netting import services
 from settlement.netting.models import BatchStatus, MultilateralStatus, NettingPosition
 from settlement.netting.services import batch_open, batch_run
 from settlement.obligations.models import Obligation, ObligationStatus
-from tests.settlement.test_netting import _wallet_supply, fundings, minor, obligation_sets, owe, run_batch
+from tests.settlement.test_netting import (
+    batch_conserves_every_position,
+    fundings,
+    minor,
+    obligation_sets,
+    owe,
+    run_batch,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -227,32 +231,8 @@ def five_enterprises(make_enterprise):
 @given(obligations=obligation_sets, funding=fundings)
 def test_multilateral_netting_conserves_every_position(five_enterprises, mint, settings, obligations, funding):
     settings.NETTING_MULTILATERAL_CURRENCIES = list(money.CURRENCY_CODES)
-    enterprises = five_enterprises
     with transaction.atomic():
-        for index, (enterprise, currency) in enumerate(itertools.product(enterprises, money.CURRENCY_CODES)):
-            if funding[index]:
-                mint(enterprise, str(money.from_minor(funding[index], currency)), currency)
-        before = {e.pk: balances_for(enterprise=e) for e in enterprises}
-        supply_before = _wallet_supply()
-        created = [
-            owe(enterprises[p], enterprises[q], str(money.from_minor(amount, currency)), currency)
-            for p, q, currency, amount in obligations
-        ]
-
-        batch = run_batch()
-
-        expected = {e.pk: defaultdict(int) for e in enterprises}
-        for obligation in Obligation.objects.filter(pk__in=[o.pk for o in created]):
-            assert obligation.status in (ObligationStatus.SETTLED, ObligationStatus.PENDING)
-            if obligation.status == ObligationStatus.SETTLED:
-                expected[obligation.payee_id][obligation.currency] += obligation.amount
-                expected[obligation.payer_id][obligation.currency] -= obligation.amount
-        for e in enterprises:
-            after = balances_for(enterprise=e)
-            assert {c: after[c] - before[e.pk][c] for c in money.CURRENCY_CODES} == {
-                c: expected[e.pk][c] for c in money.CURRENCY_CODES
-            }
-        assert _wallet_supply() == supply_before
+        batch = batch_conserves_every_position(five_enterprises, mint, obligations, funding)
         # Every netting entry goes through clearing: no wallet-to-wallet transfer.
         clearing_ids = set(Account.objects.filter(kind=AccountKind.CLEARING).values_list("id", flat=True))
         for entry in JournalEntry.objects.filter(kind=EntryKind.NETTING, memo__contains=batch.public_id):
