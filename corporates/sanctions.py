@@ -131,14 +131,30 @@ def _list_lock(*, exclusive: bool) -> None:
         cursor.execute(f"SELECT {function}(%s)", [_LIST_LOCK_KEY])
 
 
+# A load's entries never change (a reload is a new load), so each process
+# normalises a list once, not on every screening (every redemption screens its
+# payee): {(load id, loaded at): names}, holding only the current load. The
+# time is in the key so that a test database's reused ids cannot match.
+_names_by_load: dict[tuple, list[_ListedName]] = {}
+
+
 def _listed_names() -> list[_ListedName]:
-    """Every name and alias of the current list, normalised once per screening run."""
+    """Every name and alias of the current list, normalised (once per load and process)."""
     _list_lock(exclusive=False)
+    load = _current_load()
+    if load is None:
+        return []
+    key = (load.pk, load.loaded_at)
+    cached = _names_by_load.get(key)
+    if cached is not None:
+        return cached
     names: list[_ListedName] = []
-    for entry in SanctionsEntry.objects.filter(load=_current_load()).order_by("id"):
+    for entry in SanctionsEntry.objects.filter(load=load).order_by("id"):
         for name in [entry.name, *entry.aliases]:
             if name_normalise(name):
                 names.append(_ListedName(entry=entry, name=name, normalised=name_normalise(name)))
+    _names_by_load.clear()
+    _names_by_load[key] = names
     return names
 
 

@@ -274,3 +274,31 @@ def test_a_party_created_during_a_reload_is_screened_against_the_new_list(write_
 
     alert = SanctionsAlert.objects.get(party_ref=created["enterprise"].public_id)
     assert alert.entry_name == "Crimson Lotus Shipping Co"
+
+
+def test_a_list_is_read_once_per_load_and_a_reload_is_seen_at_once(
+    make_enterprise, write_sanctions_csv, sanctions_list
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from corporates.sanctions import sanctions_screen_bank_account
+
+    enterprise = make_enterprise()
+
+    def register(number: str):
+        return bank_account_register(
+            enterprise=enterprise, holder_name="Harbour Clean Trading", bank_name="Banco", account_number=number,
+            currency="HKD",
+        )  # fmt: skip
+
+    first = register("87654321")
+    with CaptureQueriesContext(connection) as queries:
+        assert sanctions_screen_bank_account(bank_account=first) == []
+    assert not any("sanctionsentry" in query["sql"] for query in queries.captured_queries)
+
+    sanctions_list_load(path=write_sanctions_csv(SANCTIONS_CSV + "Harbour Clean Trading,,HK,TEST-NEW\n"))
+    second = register("87654322")  # screened at registration, against the list just loaded
+
+    alert = enterprise.sanctions_alerts.get(party_ref=second.public_id)
+    assert alert.entry_list_source == "TEST-NEW"
