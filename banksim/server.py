@@ -166,7 +166,7 @@ class App:
                     if value < 0:
                         raise ValueError
                 elif kind in {"float", float}:
-                    value = float(raw)
+                    value = float(raw)  # a share of requests, 0 to 1 (fault injection), never money
                     if not 0.0 <= value <= 1.0:
                         raise ValueError
                 elif kind in {"bool", bool}:
