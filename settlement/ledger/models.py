@@ -128,7 +128,12 @@ class JournalEntry(models.Model):
     kind = models.CharField(max_length=32, choices=EntryKind.choices)
     memo = models.CharField(max_length=500, blank=True, default="")
     metadata = models.JSONField(default=dict, blank=True)
-    reverses = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by")
+    # Foreign keys of the journal without database constraints: PostgreSQL
+    # proves them once per statement instead of once per row (see
+    # migrations/sql/0014_ledger_set_based_integrity.pg.sql).
+    reverses = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by", db_constraint=False
+    )
     created_at = models.DateTimeField()
 
     class Meta:
@@ -151,10 +156,14 @@ class JournalEntry(models.Model):
 
 
 class Posting(models.Model):
-    entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="postings")
+    # Both keys are checked by the posting_balanced statement trigger, not by
+    # per-row foreign keys (migrations/sql/0014_ledger_set_based_integrity.pg.sql).
+    entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="postings", db_constraint=False)
     # No index of its own: posting_account_id_idx (account, id) serves the
-    # foreign key and the statements; one index fewer on every posting.
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="postings", db_index=False)
+    # statements and the account guard; one index fewer on every posting.
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="postings", db_index=False, db_constraint=False
+    )
     currency = models.CharField(max_length=3, choices=money.CURRENCY_CHOICES)
     amount = models.BigIntegerField(help_text="Minor units; positive debit, negative credit")
 

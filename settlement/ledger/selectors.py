@@ -91,6 +91,25 @@ def ledger_verify(*, clearing_may_be_open: bool = False) -> LedgerReport:
         for entry_id, currency, total in cursor.fetchall():
             report.breaches.append(f"entry {entry_id}: {currency} postings sum to {total}")
 
+        # The journal's references (proven by triggers, not foreign keys: see
+        # migrations/sql/0014_ledger_set_based_integrity.pg.sql).
+        cursor.execute(
+            "SELECT 'posting ' || p.id || ' names no existing '"
+            " || CASE WHEN e.id IS NULL THEN 'entry' ELSE 'account' END"
+            " FROM settlement_posting p"
+            " LEFT JOIN settlement_journalentry e ON e.id = p.entry_id"
+            " LEFT JOIN settlement_account a ON a.id = p.account_id"
+            " WHERE e.id IS NULL OR a.id IS NULL ORDER BY p.id LIMIT 20"
+        )
+        report.breaches.extend(breach for (breach,) in cursor.fetchall())
+        cursor.execute(
+            "SELECT 'entry ' || e.id || ' reverses no existing entry' FROM settlement_journalentry e"
+            " WHERE e.reverses_id IS NOT NULL"
+            " AND NOT EXISTS (SELECT 1 FROM settlement_journalentry o WHERE o.id = e.reverses_id)"
+            " ORDER BY e.id LIMIT 20"
+        )
+        report.breaches.extend(breach for (breach,) in cursor.fetchall())
+
         cursor.execute(
             "SELECT a.id, a.public_id, a.balance, a.normal * COALESCE(p.total, 0)"
             " FROM settlement_account a"

@@ -79,7 +79,12 @@ class PairStatus(models.TextChoices):
 class NettingPair(models.Model):
     """The net of one unordered pair {party_a < party_b} in one currency, in one batch."""
 
-    batch = models.ForeignKey(NettingBatch, on_delete=models.PROTECT, related_name="pairs", db_index=False)
+    # No database foreign key (as Obligation.batch): a batch inserts up to a
+    # million pair rows under its own row lock, and a per-row check of the
+    # batch's key cost seconds at commit. Batches are never deleted.
+    batch = models.ForeignKey(
+        NettingBatch, on_delete=models.PROTECT, related_name="pairs", db_index=False, db_constraint=False
+    )
     currency = models.CharField(max_length=3, choices=money.CURRENCY_CHOICES)
     # Enterprise ids without database foreign keys: the rows come from an
     # aggregation over obligations that already carry checked keys.

@@ -849,3 +849,70 @@ def test_the_database_refuses_a_zero_posting(make_enterprise, wallet):
             "(%s, %s, 'HKD', 0)",
             [entry_id, wallet(payer).id, entry_id, wallet(payee).id],
         )
+
+
+# --- the journal's references, proven per statement (migration 0014) ------------------------------
+
+
+def test_the_database_refuses_a_posting_for_a_missing_entry(make_enterprise, wallet, state):
+    payer, payee = make_enterprise(), make_enterprise()
+    before = state()
+
+    with pytest.raises(IntegrityError, match="hl_ledger:entry_not_found:999999999"), transaction.atomic():
+        raw(
+            "INSERT INTO settlement_posting (entry_id, account_id, currency, amount)"
+            " VALUES (999999999, %s, 'HKD', 7), (999999999, %s, 'HKD', -7)",
+            [wallet(payer).id, wallet(payee).id],
+        )
+
+    assert state() == before
+
+
+def test_the_database_refuses_a_posting_on_a_missing_account(make_enterprise, wallet, state):
+    payer = make_enterprise()
+    before = state()
+
+    with pytest.raises(IntegrityError, match="hl_ledger:account_not_found:999999999"), transaction.atomic():
+        entry_id = _raw_entry("raw-no-account")
+        raw(
+            "INSERT INTO settlement_posting (entry_id, account_id, currency, amount)"
+            " VALUES (%s, %s, 'HKD', 7), (%s, 999999999, 'HKD', -7)",
+            [entry_id, wallet(payer).id, entry_id],
+        )
+
+    assert state() == before
+
+
+def test_the_database_refuses_a_reversal_of_a_missing_entry(platform, state):
+    before = state()
+
+    with pytest.raises(IntegrityError, match="hl_ledger:entry_not_found:999999999"), transaction.atomic():
+        raw(
+            "INSERT INTO settlement_journalentry"
+            " (public_id, idempotency_key, content_hash, kind, memo, metadata, reverses_id, created_at)"
+            " VALUES ('je_x', 'k', 'x', 'reversal', '', '{}', 999999999, now())"
+        )
+
+    assert state() == before
+
+
+@pytest.mark.parametrize(
+    "sql",
+    ["DELETE FROM settlement_account WHERE id = %s", "UPDATE settlement_account SET id = id + 1000000 WHERE id = %s"],
+)
+def test_the_database_refuses_to_delete_or_renumber_an_account_with_postings(posted_entry, state, sql):
+    account_id = Posting.objects.filter(entry_id=posted_entry).values_list("account_id", flat=True).first()
+    before = state()
+
+    with pytest.raises(IntegrityError, match="hl_ledger:account_has_postings"), transaction.atomic():
+        raw(sql, [account_id])
+
+    assert state() == before
+
+
+def test_an_account_without_postings_may_still_be_deleted(make_enterprise, wallet):
+    account = wallet(make_enterprise(), "CNH")
+
+    raw("DELETE FROM settlement_account WHERE id = %s", [account.id])
+
+    assert not Account.objects.filter(pk=account.id).exists()

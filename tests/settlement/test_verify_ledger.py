@@ -277,3 +277,22 @@ def test_a_clearing_account_that_is_back_to_zero_is_clean(demo, wallet):
     stdout, _ = verify()
 
     assert "ledger OK" in stdout
+
+
+def test_a_posting_slipped_in_for_an_entry_that_does_not_exist_is_reported(demo, wallet):
+    """The journal's references are proven by triggers, not foreign keys (0014): verify checks them too."""
+    from corporates.models import Enterprise
+
+    payer = wallet(Enterprise.objects.get(registration_number=DEMO_ENTERPRISES[0][1]), "HKD")
+    payee = wallet(Enterprise.objects.get(registration_number=DEMO_ENTERPRISES[1][1]), "HKD")
+    raw("SET LOCAL session_replication_role = replica")
+    raw(
+        "INSERT INTO settlement_posting (entry_id, account_id, currency, amount)"
+        " VALUES (999999999, %s, 'HKD', 5), (999999999, %s, 'HKD', -5)",
+        [payer.id, payee.id],
+    )
+    raw("SET LOCAL session_replication_role = DEFAULT")
+
+    error = verify_fails()
+
+    assert error.stderr.count("names no existing entry") == 2
