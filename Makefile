@@ -67,7 +67,8 @@ bench-fx: $(VENV)/.installed-dev services
 ## bench-netting: ingest 1M obligations, net and settle them in one batch on a real worker (not a test)
 ## (smaller: make bench-netting NETTING_ARGS="--obligations 200000 --skip-uniform")
 bench-netting: $(VENV)/.installed-dev services
-	$(TEST_ENV) DATABASE_URL=postgres://root@127.0.0.1:5432/harbourline_bench_netting $(PY) bench/netting.py $(NETTING_ARGS)
+	$(TEST_ENV) DATABASE_URL=postgres://root@127.0.0.1:5432/harbourline_bench_netting \
+		CELERY_BROKER_URL=redis://127.0.0.1:6379/3 $(PY) bench/netting.py $(NETTING_ARGS)
 
 ## bench-redeem: 2,000 redemptions end to end (approval to paid) through a Celery worker, gunicorn and banksim
 ## (smaller: make bench-redeem REDEEM_ARGS="--count 500 --rate 50")

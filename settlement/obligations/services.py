@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import secrets
 import string
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -356,10 +357,25 @@ def _insert(payer: Enterprise, valid: list[_ValidRow], created_by: Principal | N
 
 # Public ids for many rows at once: one CSPRNG call per request instead of one
 # per row. Bytes 248–255 are dropped so that "% 62" picks every letter evenly.
+# Each id starts with the time in milliseconds (8 base62 digits, as a UUIDv7
+# starts with its time) and ends with 20 random ones (~119 bits): a request's
+# rows go to the right edge of the public_id index instead of one random
+# page each of an index that outgrows the buffer cache at a million rows.
 _ALPHABET = (string.ascii_letters + string.digits).encode()
+_SORTED_ALPHABET = "".join(sorted(string.ascii_letters + string.digits))  # so that ids sort by time
 _BYTE_TO_CHAR = bytes(_ALPHABET[b % len(_ALPHABET)] for b in range(256))
 _UNEVEN_BYTES = bytes(range(256 - 256 % len(_ALPHABET), 256))
 _ID_LENGTH = 20
+_TIME_LENGTH = 8  # 62**8 milliseconds: until the year 8888
+
+
+def _time_prefix() -> str:
+    value = time.time_ns() // 1_000_000
+    digits = []
+    for _ in range(_TIME_LENGTH):
+        value, digit = divmod(value, 62)
+        digits.append(_SORTED_ALPHABET[digit])
+    return "".join(reversed(digits))
 
 
 def public_ids_new(prefix: str, count: int) -> list[str]:
@@ -368,7 +384,8 @@ def public_ids_new(prefix: str, count: int) -> list[str]:
     while len(chars) < need:
         chars += secrets.token_bytes(need - len(chars) + need // 16 + 16).translate(_BYTE_TO_CHAR, _UNEVEN_BYTES)
     text = chars[:need].decode()
-    return [f"{prefix}_{text[i : i + _ID_LENGTH]}" for i in range(0, need, _ID_LENGTH)]
+    head = f"{prefix}_{_time_prefix()}"
+    return [head + text[i : i + _ID_LENGTH] for i in range(0, need, _ID_LENGTH)]
 
 
 # --- cancel and approve ------------------------------------------------------------------

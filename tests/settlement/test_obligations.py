@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -56,7 +57,7 @@ def test_bulk_creates_every_row_in_minor_units(make_enterprise):
     assert (first.payer, first.payee, first.amount, first.currency) == (payer, payee, 125_050, "HKD")
     assert (second.amount, second.currency, second.memo) == (1, "CNH", "freight")
     assert first.status == ObligationStatus.PENDING and not first.needs_approval
-    assert first.public_id.startswith("obl_") and len(first.public_id) == 24
+    assert first.public_id.startswith("obl_") and len(first.public_id) == 32
 
 
 def test_bulk_with_any_bad_row_creates_nothing_and_names_every_error(make_enterprise):
@@ -206,4 +207,14 @@ def test_above_the_threshold_a_checker_other_than_the_maker_approves(make_enterp
 def test_public_ids_are_distinct_and_well_formed():
     ids = public_ids_new("obl", 5_000)
     assert len(set(ids)) == 5_000
-    assert all(len(i) == 24 and i[4:].isalnum() for i in ids)
+    assert all(len(i) == 32 and i.startswith("obl_") and i[4:].isalnum() for i in ids)
+
+
+def test_public_ids_of_a_later_request_sort_after_the_earlier_ones():
+    """Time first (as a UUIDv7), so that new rows go to the right edge of the public_id index."""
+    first = public_ids_new("obl", 3)
+    time.sleep(0.002)
+    later = public_ids_new("obl", 3)
+
+    assert max(first) < min(later)
+    assert len({i[:12] for i in first}) == 1  # one request, one time prefix; the rest is random
