@@ -33,12 +33,24 @@ class Obligation(models.Model):
     # No index beyond those in Meta (see the note there on HOT updates). Unique
     # public_id as a constraint, so PostgreSQL gets no second (LIKE) index; the
     # foreign keys are served by the composite indexes.
+    # The four keys to enterprises and users have no database foreign key:
+    # triggers prove them once per statement (a bulk request's COPY paid four
+    # per-row checks at commit); see
+    # settlement/migrations/sql/0016_obligation_set_based_references.pg.sql.
     public_id = models.CharField(max_length=32, default=public_id_factory("obl"), editable=False)
     payer = models.ForeignKey(
-        "corporates.Enterprise", on_delete=models.PROTECT, related_name="obligations_out", db_index=False
+        "corporates.Enterprise",
+        on_delete=models.PROTECT,
+        related_name="obligations_out",
+        db_index=False,
+        db_constraint=False,
     )
     payee = models.ForeignKey(
-        "corporates.Enterprise", on_delete=models.PROTECT, related_name="obligations_in", db_index=False
+        "corporates.Enterprise",
+        on_delete=models.PROTECT,
+        related_name="obligations_in",
+        db_index=False,
+        db_constraint=False,
     )
     currency = models.CharField(max_length=3, choices=money.CURRENCY_CHOICES)
     amount = models.BigIntegerField(help_text="Minor units, greater than zero")
@@ -50,10 +62,22 @@ class Obligation(models.Model):
         default=False, help_text="Above the payer's approval threshold: counts only once a checker approves."
     )
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     # The batch that holds (or last held) the obligation. No database foreign
     # key: claiming a million rows must not pay a per-row FK check.

@@ -218,3 +218,65 @@ def test_public_ids_of_a_later_request_sort_after_the_earlier_ones():
 
     assert max(first) < min(later)
     assert len({i[:12] for i in first}) == 1  # one request, one time prefix; the rest is random
+
+
+# --- the database's own check of the references (triggers, migration 0016) -------------------------
+
+
+def _raw(sql: str, params: list) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+_RAW_OBLIGATION = (
+    "INSERT INTO settlement_obligation (public_id, payer_id, payee_id, currency, amount, value_date,"
+    " external_reference, memo, status, needs_approval, created_by_id, reason, roll_count, created_at, updated_at)"
+    " VALUES (%s, %s, %s, 'HKD', 100, now(), %s, '', 'pending', false, %s, '', 0, now(), now())"
+)
+
+
+@pytest.mark.parametrize(
+    ("who", "error"),
+    [("payee", "enterprise_not_found"), ("payer", "enterprise_not_found"), ("maker", "user_not_found")],
+)
+def test_the_database_refuses_an_obligation_naming_a_missing_enterprise_or_user(make_enterprise, who, error):
+    from django.db import IntegrityError, transaction
+
+    payer, payee = make_enterprise(), make_enterprise()
+    ids = {"payer": payer.pk, "payee": payee.pk, "maker": None}
+    ids[who] = 999_999_999
+
+    with pytest.raises(IntegrityError, match=f"hl_obligation:{error}"), transaction.atomic():
+        _raw(_RAW_OBLIGATION, ["obl_raw", ids["payer"], ids["payee"], "RAW-1", ids["maker"]])
+
+    assert not Obligation.objects.filter(public_id="obl_raw").exists()
+
+
+def test_the_database_refuses_to_point_an_obligation_at_a_missing_checker(make_enterprise):
+    from django.db import IntegrityError, transaction
+
+    payer, payee = make_enterprise(), make_enterprise()
+    result = obligations_create_bulk(payer=payer, rows=[row(payee, "INV-1")])
+
+    with pytest.raises(IntegrityError, match="hl_obligation:user_not_found"), transaction.atomic():
+        _raw("UPDATE settlement_obligation SET approved_by_id = 999999999 WHERE public_id = %s", [result.public_ids[0]])
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "DELETE FROM corporates_enterprise WHERE id = %s",
+        "UPDATE corporates_enterprise SET id = id + 1000000 WHERE id = %s",
+    ],
+)
+def test_the_database_refuses_to_delete_or_renumber_an_enterprise_that_obligations_name(make_enterprise, sql):
+    from django.db import IntegrityError, transaction
+
+    payer, payee = make_enterprise(), make_enterprise()
+    obligations_create_bulk(payer=payer, rows=[row(payee, "INV-1")])
+
+    for side in (payer, payee):
+        with pytest.raises(IntegrityError, match="hl_obligation:enterprise_referenced"), transaction.atomic():
+            _raw(sql, [side.pk])
