@@ -3,7 +3,28 @@
 -- 706,900 transfers):
 -- * the idempotency conflict check and the removal of replayed keys are one
 --   pass over the journal instead of two;
--- * public ids are ordered by time (see below).
+-- * public ids are ordered by time (see below);
+-- * the content hash is inlined into the staging statement (below).
+
+-- The content hash, unchanged in value, declared STABLE instead of IMMUTABLE:
+-- its body calls convert_to, which is STABLE, and PostgreSQL only inlines an
+-- SQL function whose body is no more volatile than the function says. Not
+-- inlined, every call went through the SQL-function executor: 7.6 s for
+-- 707,000 hashes, 2.3 s inlined (same values; slow machine, 04:05 UTC).
+
+CREATE OR REPLACE FUNCTION hl_ledger_transfer_hash(
+    p_kind text, p_debit bigint, p_credit bigint, p_currency text, p_amount bigint
+) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT encode(sha256(convert_to(
+        '{"kind":"' || p_kind || '","reverses":null,"legs":[' ||
+        CASE WHEN p_debit < p_credit
+             THEN '[' || p_debit || ',"' || p_currency || '",' || p_amount || '],['
+                  || p_credit || ',"' || p_currency || '",' || (-p_amount) || ']'
+             ELSE '[' || p_credit || ',"' || p_currency || '",' || (-p_amount) || '],['
+                  || p_debit || ',"' || p_currency || '",' || p_amount || ']'
+        END || ']}', 'UTF8')), 'hex')
+$$;
 
 CREATE OR REPLACE FUNCTION hl_ledger_post_batch(p_kind text, p_memo text)
 RETURNS TABLE (status text, account_id bigint, created bigint, replayed bigint)
