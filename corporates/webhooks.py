@@ -32,6 +32,7 @@ import json
 import logging
 import re
 import secrets
+import socket
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -106,8 +107,9 @@ def _validate_url(url: str) -> str:
     if parts.username or parts.password or len(url) > 500:
         raise WebhookUrlInvalid("Credentials in the URL are not accepted; verify the signature instead.")
     if not allow_insecure:
-        # Refuse obvious internal targets (SSRF). A public name that resolves
-        # to a private address is not caught here; the egress proxy's job.
+        # Refuse obvious internal targets (SSRF) at once. A public name that
+        # resolves to a private address is refused at each delivery instead
+        # (``delivery_target``): DNS can change after the endpoint is saved.
         host = parts.hostname
         if host == "localhost" or host.endswith((".localhost", ".internal", ".local")):
             raise WebhookUrlInvalid()
@@ -336,6 +338,40 @@ def _claim(delivery_id: int, now: datetime) -> WebhookDelivery | None:
         return delivery
 
 
+class UnsafeWebhookTarget(Exception):
+    """The endpoint's host resolves to an address that is not public (SSRF): nothing is sent."""
+
+
+def delivery_target(url: str) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """(URL to connect to, extra headers, httpx extensions) for one delivery to ``url``.
+
+    In production the host is resolved once, here; every address it resolves
+    to must be public, and the request then goes to that checked address with
+    the original name as Host header and TLS server name (SNI and certificate
+    check). Resolving again inside httpx would let a name that answered with a
+    public address for the check answer with an internal one for the
+    connection (DNS rebinding). With WEBHOOK_ALLOW_INSECURE_URLS (development
+    and tests, receivers on 127.0.0.1) the URL is used as it is.
+    """
+    if settings.WEBHOOK_ALLOW_INSECURE_URLS:
+        return url, {}, {}
+    parts = urlsplit(url)
+    host, port = parts.hostname or "", parts.port or 443
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise UnsafeWebhookTarget(f"{host} does not resolve: {exc}") from None
+    addresses = sorted({ipaddress.ip_address(info[4][0]) for info in infos}, key=lambda a: (a.version, int(a)))
+    if not addresses or not all(address.is_global for address in addresses):
+        raise UnsafeWebhookTarget(f"{host} resolves to a non-public address; not sent")
+    address = addresses[0]
+    literal = f"[{address}]" if address.version == 6 else str(address)
+    netloc = f"{literal}:{parts.port}" if parts.port else literal
+    pinned = parts._replace(netloc=netloc).geturl()
+    host_header = f"{host}:{parts.port}" if parts.port else host
+    return pinned, {"Host": host_header}, {"sni_hostname": host}
+
+
 def _post(delivery: WebhookDelivery) -> tuple[int | None, str, str, int]:
     """(status code, error, response excerpt, latency ms) of one HTTP POST.
 
@@ -347,7 +383,9 @@ def _post(delivery: WebhookDelivery) -> tuple[int | None, str, str, int]:
     try:
         body = webhook_payload(delivery.event)
         timestamp = int(time.time())
+        url, pinned_headers, extensions = delivery_target(delivery.endpoint.url)
         headers = {
+            **pinned_headers,
             "Content-Type": "application/json",
             "User-Agent": "Harbourline-Webhooks/1",
             SIGNATURE_HEADER: webhook_signature(secret=delivery.endpoint.secret, timestamp=timestamp, body=body),
@@ -356,7 +394,7 @@ def _post(delivery: WebhookDelivery) -> tuple[int | None, str, str, int]:
         }
         with (
             httpx.Client(timeout=settings.WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False) as client,
-            client.stream("POST", delivery.endpoint.url, content=body, headers=headers) as response,
+            client.stream("POST", url, content=body, headers=headers, extensions=extensions) as response,
         ):
             # Keep only the start of the answer: a receiver must not be able
             # to make us read (or store) a large body.
@@ -365,7 +403,7 @@ def _post(delivery: WebhookDelivery) -> tuple[int | None, str, str, int]:
                 excerpt += chunk
                 if len(excerpt) >= _EXCERPT_BYTES:
                     break
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, UnsafeWebhookTarget) as exc:
         return None, f"{type(exc).__name__}: {exc}"[:500], "", _since(started)
     except Exception as exc:
         logger.exception("webhook delivery %s failed before an HTTP answer", delivery.public_id)

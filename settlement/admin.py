@@ -15,6 +15,7 @@ from config.errors import DomainError
 from corporates.models import Enterprise, EnterpriseStatus
 from settlement.deposits.models import DepositReference, InboundWire, ReserveAlert, SuspenseItem, SuspenseStatus
 from settlement.deposits.services import suspense_assign, suspense_mark_returned
+from settlement.ledger.models import JournalBlock
 from settlement.redemptions import selectors as redemption_selectors
 from settlement.redemptions.models import PayoutDestination, Redemption
 from settlement.reserves import reserve_alert_resolve
@@ -187,6 +188,15 @@ class ReserveAlertAdmin(ReadOnlyAdmin):
         for alert in queryset:
             reserve_alert_resolve(alert=alert, actor=request.user)
         self.message_user(request, f"{queryset.count()} alert(s) resolved.")
+
+
+@admin.register(JournalBlock)
+class JournalBlockAdmin(ReadOnlyAdmin):
+    """The sealed journal (DESIGN.md invariant 4); `verify_ledger` recomputes every block."""
+
+    list_display = ["number", "first_entry_id", "last_entry_id", "entry_count", "hash", "sealed_at"]
+    date_hierarchy = "sealed_at"
+    search_fields = ["hash"]
 
 
 # Netting batches and obligations (issue 6) register themselves in their own module.

@@ -358,6 +358,14 @@ def reserves_attestation_build(*, on: date, signed_off_by: str) -> Attestation:
         ),
         "currencies": [position.to_json() for position in positions.values()],
         "ledger_verification": {"ok": report.ok, "breaches": report.breaches},
+        # The chain's head as of this report: an auditor who keeps it can later
+        # tell that no sealed entry has been rewritten since.
+        "journal_seal": {
+            "blocks": report.journal.blocks,
+            "sealed_through_entry_id": report.journal.sealed_through_entry_id,
+            "head_hash": report.journal.head_hash,
+            "unsealed_entries": report.journal.unsealed_entries,
+        },
         "custodian": custodian,
         "sign_off": {"signed_off_by": signed_off_by},
     }

@@ -6,6 +6,7 @@ import logging
 
 from celery import shared_task
 
+from settlement.ledger.sealing import journal_seal
 from settlement.ledger.selectors import ledger_verify
 
 logger = logging.getLogger(__name__)
@@ -29,6 +30,15 @@ def ledger_verify_task() -> dict:
             for code, s in report.currencies.items()
         },
     }
+
+
+@shared_task(name="settlement.journal_seal", queue="default", time_limit=600, soft_time_limit=580)
+def journal_seal_task() -> dict:
+    """Seal committed entries into hash-chained blocks (scheduled by beat every minute)."""
+    result = journal_seal()
+    if result.skipped:
+        logger.info("journal sealing: %s", result.skipped)
+    return {"blocks": result.blocks, "entries": result.entries, "skipped": result.skipped}
 
 
 # --- mint and redeem (issue 4) ---------------------------------------------------------

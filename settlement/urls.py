@@ -16,9 +16,7 @@ urlpatterns: list = [
     # --- obligations and netting (issue 6) ---
     path("netting/", netting_views.netting_home, name="netting"),
     path("netting/obligations-template.csv", netting_views.obligations_template, name="obligations_template"),
-    path(
-        "netting/obligations/<str:public_id>/cancel/", netting_views.obligation_cancel_view, name="obligation_cancel"
-    ),
+    path("netting/obligations/<str:public_id>/cancel/", netting_views.obligation_cancel_view, name="obligation_cancel"),
     path(
         "netting/obligations/<str:public_id>/approve/",
         netting_views.obligation_approve_view,

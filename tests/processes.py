@@ -20,6 +20,8 @@ def worker_environment(result_backend: str | None = None) -> dict[str, str]:
     user, host, port = db["USER"] or "root", db["HOST"] or "127.0.0.1", db["PORT"] or 5432
     env["DATABASE_URL"] = f"postgres://{user}@{host}:{port}/{db['NAME']}"
     env["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL
+    # Test receivers listen on 127.0.0.1 over http: the worker must allow that when this process does.
+    env["WEBHOOK_ALLOW_INSECURE_URLS"] = "1" if settings.WEBHOOK_ALLOW_INSECURE_URLS else "0"
     if result_backend:
         env["CELERY_RESULT_BACKEND"] = result_backend
     return env

@@ -178,3 +178,31 @@ class Posting(models.Model):
     def __str__(self) -> str:
         side = "DR" if self.amount > 0 else "CR"
         return f"{side} {money.from_minor(abs(self.amount), self.currency)} {self.currency} → {self.account_id}"
+
+
+class JournalBlock(models.Model):
+    """A sealed block of the journal: entries ``first_entry_id``…``last_entry_id``, hash-chained to the previous block.
+
+    Written only by ``settlement.ledger.sealing``; immutable on PostgreSQL like
+    the entries it seals. ``hash`` covers the block's header, the previous
+    block's hash and the canonical form of every entry and posting in its range.
+    """
+
+    number = models.PositiveBigIntegerField(unique=True)
+    first_entry_id = models.BigIntegerField(unique=True)
+    last_entry_id = models.BigIntegerField()
+    entry_count = models.PositiveIntegerField()
+    previous_hash = models.CharField(max_length=64, unique=True)
+    hash = models.CharField(max_length=64)
+    sealed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(last_entry_id__gte=models.F("first_entry_id")), name="block_range_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"block {self.number} · entries {self.first_entry_id}–{self.last_entry_id}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +16,9 @@ from django.utils import timezone
 from corporates.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from corporates.webhooks import (
     SIGNATURE_HEADER,
+    UnsafeWebhookTarget,
     WebhookEndpointDeleted,
+    delivery_target,
     event_emit,
     subscription_matches,
     webhook_deliveries_retry_due,
@@ -358,3 +361,69 @@ def test_an_unexpected_failure_is_a_logged_attempt_not_a_stuck_delivery(enterpri
     attempt = delivery.attempts.get()
     assert not attempt.succeeded and attempt.error
     assert delivery.next_attempt_at is not None and delivery.status == DeliveryStatus.PENDING
+
+
+# --- SSRF: the address is checked at each delivery and the connection pinned to it ---------------
+
+
+def _resolving(monkeypatch, answers: dict[str, list[str]]) -> None:
+    """Make the system resolver answer ``answers`` for these names (the test machine has no public DNS)."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host in answers:
+            return [
+                (socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port))
+                for ip in answers[host]
+            ]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def test_a_public_name_that_resolves_inside_is_never_sent_to(enterprise, receiver, emit, settings, monkeypatch):
+    port = receiver.url.split(":")[2].split("/")[0]
+    endpoint = _endpoint(enterprise, f"http://erp.example.com:{port}/hooks")  # accepted while insecure URLs are
+    settings.WEBHOOK_ALLOW_INSECURE_URLS = False
+    _resolving(monkeypatch, {"erp.example.com": ["127.0.0.1"]})  # DNS now points at us (rebinding)
+
+    event = emit(enterprise, "payment.settled", {})
+
+    attempt = WebhookDelivery.objects.get(event=event, endpoint=endpoint).attempts.get()
+    assert attempt.status_code is None and "non-public address" in attempt.error
+    assert receiver.requests == []
+
+
+@pytest.mark.parametrize(
+    ("answers", "expected"),
+    [
+        (["93.184.216.34"], ("https://93.184.216.34/h?x=1", "erp.example.com")),
+        (["2606:2800:220:1::1"], ("https://[2606:2800:220:1::1]/h?x=1", "erp.example.com")),
+    ],
+)
+def test_delivery_goes_to_the_checked_address_under_the_original_name(settings, monkeypatch, answers, expected):
+    settings.WEBHOOK_ALLOW_INSECURE_URLS = False
+    _resolving(monkeypatch, {"erp.example.com": answers})
+
+    url, headers, extensions = delivery_target("https://erp.example.com/h?x=1")
+
+    assert (url, headers["Host"]) == expected
+    assert extensions == {"sni_hostname": "erp.example.com"}
+
+
+def test_a_port_is_kept_in_the_url_and_the_host_header(settings, monkeypatch):
+    settings.WEBHOOK_ALLOW_INSECURE_URLS = False
+    _resolving(monkeypatch, {"erp.example.com": ["93.184.216.34"]})
+
+    url, headers, _ = delivery_target("https://erp.example.com:8443/h")
+
+    assert url == "https://93.184.216.34:8443/h" and headers["Host"] == "erp.example.com:8443"
+
+
+@pytest.mark.parametrize("answers", [["93.184.216.34", "10.1.2.3"], ["169.254.169.254"], ["::1"], []])
+def test_any_internal_answer_refuses_the_delivery(settings, monkeypatch, answers):
+    settings.WEBHOOK_ALLOW_INSECURE_URLS = False
+    _resolving(monkeypatch, {"erp.example.com": answers})
+
+    with pytest.raises(UnsafeWebhookTarget):
+        delivery_target("https://erp.example.com/h")

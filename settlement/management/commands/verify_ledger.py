@@ -7,7 +7,10 @@ from settlement.ledger.selectors import ledger_verify
 
 
 class Command(BaseCommand):
-    help = "Check invariants 1–3 of DESIGN.md: sums to zero, balances = postings, 100% backing, clearing zero."
+    help = (
+        "Check invariants 1–4 of DESIGN.md: sums to zero, balances = postings, 100% backing, clearing zero,"
+        " the sealed journal unaltered."
+    )
 
     def handle(self, *args, **options):
         report = ledger_verify()
@@ -25,6 +28,11 @@ class Command(BaseCommand):
                 f" {money.from_minor(s.fx_inventory, code):>18} {money.from_minor(s.reserve, code):>18}"
                 f" {ratio:>8} {money.from_minor(s.clearing, code):>12}"
             )
+        chain = report.journal
+        self.stdout.write(
+            f"journal: {chain.blocks} sealed block(s), {chain.sealed_entries} entries through id"
+            f" {chain.sealed_through_entry_id}, head {chain.head_hash[:16]}…, {chain.unsealed_entries} not yet sealed"
+        )
         if not report.ok:
             for breach in report.breaches:
                 self.stderr.write(f"BREACH {breach}")
