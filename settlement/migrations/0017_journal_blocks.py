@@ -31,7 +31,7 @@ def _immutable_reverse(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("settlement", "0013_netting_multilateral"),
+        ("settlement", "0016_obligation_set_based_references"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
