@@ -341,15 +341,21 @@ def main() -> None:
 
         load_before = os.getloadavg()
         started = time.monotonic()
-        services_before = {name: _tree_cpu_s(proc.pid) for name, proc in zip(SERVICES, procs, strict=True)}
+        # PostgreSQL serves the other engineers' databases too: on a quiet machine
+        # (the benchmark holds the machine's exclusive lock) its CPU is ours.
+        tracked = dict(zip(SERVICES, (proc.pid for proc in procs), strict=True))
+        postmaster = _postmaster_pid()
+        if postmaster is not None:
+            tracked["postgresql (whole server)"] = postmaster
+        services_before = {name: _tree_cpu_s(pid) for name, pid in tracked.items()}
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         ids = drive(rows, args.count, args.processes, args.rate)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu_s["driver (redemption_request)"] = _cpu(after) - _cpu(before)
         offered_s = time.monotonic() - started
         done = wait_paid(len(ids), timeout=max(120.0, args.count / 5))
-        for name, proc in zip(SERVICES, procs, strict=True):
-            cpu_s[name] = _tree_cpu_s(proc.pid) - services_before[name]
+        for name, pid in tracked.items():
+            cpu_s[name] = _tree_cpu_s(pid) - services_before[name]
         from settlement.reserves import reserves_reconcile
 
         reconciled = reserves_reconcile(confirm_after_s=1).clean
@@ -370,6 +376,22 @@ def _cpu(usage: resource.struct_rusage) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _postmaster_pid() -> int | None:
+    """PostgreSQL's postmaster on this machine: the ``postgres`` process whose parent is not one."""
+    comms = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)
+            except OSError:
+                continue
+            comms[int(entry.name)] = (fields[0].split("(", 1)[1], int(fields[1].split()[1]))
+    for pid, (comm, parent) in comms.items():
+        if comm == "postgres" and comms.get(parent, ("", 0))[0] != "postgres":
+            return pid
+    return None
+
+
 def _tree_cpu_s(root: int) -> float:
     """CPU seconds used so far by ``root`` and its live descendants (gunicorn's workers), from /proc."""
     tick = os.sysconf("SC_CLK_TCK")
@@ -381,7 +403,9 @@ def _tree_cpu_s(root: int) -> float:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue  # gone meanwhile
-        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+        # utime + stime, and cutime + cstime: the children it has reaped (PostgreSQL's
+        # backends of connections closed meanwhile, the drivers' among them).
+        stats[int(entry.name)] = (int(fields[1]), sum(int(f) for f in fields[11:15]) / tick)
     total, todo = 0.0, [root]
     while todo:
         pid = todo.pop()
@@ -404,9 +428,9 @@ def report(ids: list[str], done: int, offered_s: float, url: str, args, reconcil
     report_ok = ledger_verify().ok
     print(f"requested {len(ids)} in {offered_s:.1f} s (offered {args.rate}/s); paid {len(paid)}, settled {done}")
     print(f"ledger invariants: {'OK' if report_ok else 'BREACHED'}; custodian reconciled: {reconciled}")
-    print(
-        "CPU per redemption: " + ", ".join(f"{name} {1000 * s / max(len(ids), 1):.1f} ms" for name, s in cpu_s.items())
-    )
+    per = {name: 1000 * s / max(len(ids), 1) for name, s in cpu_s.items()}
+    print("CPU per redemption: " + ", ".join(f"{name} {ms:.1f} ms" for name, ms in per.items()))
+    print(f"CPU per redemption, all of it: {sum(per.values()):.1f} ms (2 cores: at most {2000 / max(sum(per.values()), 0.1):.0f}/s)")
     figures = Figures("redeem")
     figures.add("redeem.per_s", per_s, "redemptions/s", target=TARGETS["per_s"])
     figures.add("redeem.p50_s", percentile(latencies, 50), "s")
@@ -427,8 +451,8 @@ def report(ids: list[str], done: int, offered_s: float, url: str, args, reconcil
             # The machine is shared: what else ran shows in the load average (2 cores).
             "load_average_before": [round(x, 2) for x in load_before],
             "load_average_after": [round(x, 2) for x in os.getloadavg()],
-            # Where the CPU went, per redemption, in our own processes (PostgreSQL and
-            # Redis not counted): on 2 shared cores this, not waiting, sets the rate.
+            # Where the CPU went, per redemption: our processes and the PostgreSQL
+            # server (Redis not counted): on 2 shared cores this, not waiting, sets the rate.
             "cpu_ms_per_redemption": {name: round(1000 * s / max(len(ids), 1), 2) for name, s in cpu_s.items()},
         },
     )
