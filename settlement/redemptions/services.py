@@ -36,7 +36,7 @@ from config.db import run_in_transaction
 from config.errors import DomainError
 from corporates.models import AlertStatus, ApiKey, ApiScope, BankAccount, Enterprise, SanctionsAlert
 from corporates.onboarding.banking import BankAccountHolderScreening, bank_account_require_payable
-from corporates.onboarding.limits import limits_check_daily_redemption, limits_for
+from corporates.onboarding.limits import limits_check_daily_redemption, limits_resolve
 from corporates.permissions import (
     INITIATE_ROLES,
     RoleNotPermitted,
@@ -47,8 +47,9 @@ from corporates.permissions import (
 from corporates.services import enterprise_require_active
 from settlement.ledger.models import Account, AccountKind, EntryKind
 from settlement.ledger.selectors import platform_account, wallet_for
-from settlement.ledger.services import ledger_post, legs_debit_credit
+from settlement.ledger.services import Leg, ledger_post, legs_debit_credit
 from settlement.rails import RailsClient, RailsIdempotencyError, RailsInvalidRequest, rails_client
+from settlement.redemptions.facts import request_facts_lock
 from settlement.redemptions.models import LIVE_STATES, PayoutDestination, Redemption, RedemptionState
 from settlement.webhooks_in import BankEvent
 
@@ -172,10 +173,15 @@ def _checker_require(redemption: Redemption, actor: Actor) -> None:
 # --- request, approve, cancel ----------------------------------------------------------------
 
 
+def hong_kong_midnight(now: datetime | None = None) -> datetime:
+    """The start of today in Hong Kong: the daily redemption limit counts from it."""
+    local = (now or timezone.now()).astimezone(HONG_KONG)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def redeemed_today(*, enterprise: Enterprise, currency: str, now: datetime | None = None) -> int:
     """Minor units of live redemptions requested since midnight in Hong Kong, in ``currency``."""
-    local = (now or timezone.now()).astimezone(HONG_KONG)
-    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    start = hong_kong_midnight(now)
     total = (
         Redemption.objects.filter(
             enterprise=enterprise, currency=currency, state__in=LIVE_STATES, requested_at__gte=start
@@ -212,25 +218,37 @@ def redemption_request(
     sanctions_screen_bank_account(bank_account=bank_account)
 
     def request() -> Redemption:
-        # The enterprise row lock serialises its requests, so that two at once
-        # cannot both fit under the daily limit. NO KEY: rows that merely refer
-        # to the enterprise (its webhook events, say) are not held up by it.
-        locked = Enterprise.objects.select_for_update(no_key=True).get(pk=enterprise.pk)
-        enterprise_require_active(enterprise=locked)
-        bank_account_require_payable(bank_account=bank_account, currency=currency)
-        _holder_screen_require(bank_account)
-        limits_check_daily_redemption(
-            enterprise=locked,
-            amount=amount,
-            already_today=money.from_minor(redeemed_today(enterprise=locked, currency=currency), currency),
+        # One statement locks the enterprise row (serialising its requests, so
+        # that two at once cannot both fit under the daily limit) and reads
+        # everything the guards below check: see settlement.redemptions.facts.
+        facts = request_facts_lock(
+            enterprise_id=enterprise.pk,
+            bank_account_id=bank_account.pk,
             currency=currency,
+            since=hong_kong_midnight(),
         )
-        wallet = wallet_for(enterprise=locked, currency=currency)
-        if wallet.balance < minor:
+        enterprise_require_active(enterprise=enterprise, locked_status=facts.enterprise_status)
+        if facts.bank_account_status is None:
+            raise RedemptionBankAccountNotFound()
+        bank_account.status, bank_account.currency = facts.bank_account_status, facts.bank_account_currency
+        bank_account_require_payable(bank_account=bank_account, currency=currency, fresh=True)
+        if facts.holder_alert_open:
+            raise BankAccountHolderScreening()
+        limits = limits_resolve(currency=currency, override=facts.limit_override)
+        limits_check_daily_redemption(
+            enterprise=enterprise,
+            amount=amount,
+            already_today=money.from_minor(facts.redeemed_today_minor, currency),
+            currency=currency,
+            limits=limits,
+        )
+        if facts.wallet_id is None or facts.in_transit_id is None:
+            raise Account.DoesNotExist(f"No {currency} wallet of {enterprise.public_id}, or no in-transit account.")
+        if facts.wallet_balance < minor:
             raise RedemptionInsufficientFunds()
-        needs_approval = limits_for(enterprise=locked, currency=currency).needs_second_approval(amount)
-        redemption = Redemption.objects.create(
-            enterprise=locked,
+        needs_approval = limits.needs_second_approval(amount)
+        redemption = Redemption(
+            enterprise=enterprise,
             amount=minor,
             currency=currency,
             bank_account=bank_account,
@@ -239,46 +257,62 @@ def redemption_request(
             needs_approval=needs_approval,
             state=RedemptionState.AWAITING_APPROVAL if needs_approval else RedemptionState.REQUESTED,
         )
-        if not needs_approval:
-            _approve(redemption, approver=None, wallet=wallet)
+        if needs_approval:
+            redemption.save(force_insert=True)
+        else:
+            # Approved at once: the entry first, then the row is inserted as
+            # approved, carrying it (one INSERT instead of an INSERT and an UPDATE).
+            _burn(redemption, approver=None, debit_id=facts.wallet_id, in_transit_id=facts.in_transit_id)
+            redemption.save(force_insert=True)
+            _payout_enqueue_on_commit(redemption)
         return redemption
 
     return run_in_transaction(request)
 
 
-def _approve(redemption: Redemption, *, approver: Actor | None, wallet: Account | None = None) -> None:
-    """Burn: wallet → in transit, ONE entry; then queue the payout once the transaction commits.
+def _burn(redemption: Redemption, *, approver: Actor | None, debit_id: int, in_transit_id: int) -> None:
+    """The approval's entry, wallet → in transit, and the fields that record it (not yet saved).
 
     Every redemption credits the platform's one in-transit account, so the
     entry's lock on it is the hot spot of the whole flow: everything else is
-    read or computed first, and after the entry only one UPDATE runs before
-    the commit releases the lock.
+    read or computed first, and after the entry only one statement (the
+    redemption's INSERT or UPDATE) runs before the commit releases the lock.
     """
-    debit = wallet or wallet_for(enterprise=redemption.enterprise, currency=redemption.currency)
-    credit = platform_account(kind=AccountKind.REDEMPTION_IN_TRANSIT, currency=redemption.currency)
     now = timezone.now()
     redemption.state = RedemptionState.PROCESSING
     redemption.approved_at = now
     redemption.deadline_at = redemption_deadline(approved_at=now)
     redemption.approved_by = approver.user if approver else None
     redemption.approved_by_key = approver.api_key if approver else None
+    currency = redemption.currency
     result = ledger_post(
         idempotency_key=f"redemption:{redemption.public_id}:approve",
         kind=EntryKind.REDEMPTION,
-        legs=legs_debit_credit(debit=debit, credit=credit, minor=redemption.amount),
+        legs=[Leg(debit_id, currency, redemption.amount), Leg(in_transit_id, currency, -redemption.amount)],
         memo=f"Redemption {redemption.public_id}",
         metadata={"redemption": redemption.public_id},
     )
     redemption.debit_entry_id = result.entry_id
+
+
+def _payout_enqueue_on_commit(redemption: Redemption) -> None:
+    transaction.on_commit(lambda: payout_enqueue(redemption_id=redemption.pk))
+
+
+def _approve(redemption: Redemption, *, approver: Actor) -> None:
+    """Burn (see ``_burn``) and record the approval of a redemption that awaited it; queue its payout."""
+    debit = wallet_for(enterprise=redemption.enterprise, currency=redemption.currency)
+    credit = platform_account(kind=AccountKind.REDEMPTION_IN_TRANSIT, currency=redemption.currency)
+    _burn(redemption, approver=approver, debit_id=debit.id, in_transit_id=credit.id)
     Redemption.objects.filter(pk=redemption.pk).update(
         state=redemption.state,
-        debit_entry_id=result.entry_id,
+        debit_entry_id=redemption.debit_entry_id,
         approved_at=redemption.approved_at,
         deadline_at=redemption.deadline_at,
         approved_by=redemption.approved_by,
         approved_by_key=redemption.approved_by_key,
     )
-    transaction.on_commit(lambda: payout_enqueue(redemption_id=redemption.pk))
+    _payout_enqueue_on_commit(redemption)
 
 
 def redemption_approve(*, redemption: Redemption, actor: Actor) -> Redemption:
