@@ -119,3 +119,72 @@ def request_facts_lock(*, enterprise_id: int, bank_account_id: int, currency: st
 
 def _decimal(text: str | None) -> Decimal | None:
     return None if text is None else Decimal(text)
+
+
+# --- settling: the bank's answer -------------------------------------------------------------
+
+_SETTLE_SQL = """
+SELECT r.*,
+       b.public_id AS bank_account_public_id,
+       (SELECT t.id FROM settlement_account t
+        WHERE t.enterprise_id IS NULL AND t.kind = %s AND t.currency = r.currency) AS in_transit_id,
+       (SELECT t.id FROM settlement_account t
+        WHERE t.enterprise_id IS NULL AND t.kind = %s AND t.currency = r.currency) AS reserve_id,
+       (SELECT w.id FROM settlement_account w
+        WHERE w.enterprise_id = r.enterprise_id AND w.kind = %s AND w.currency = r.currency) AS wallet_id
+FROM settlement_redemption r
+JOIN corporates_bankaccount b ON b.id = r.bank_account_id
+WHERE {where}
+ORDER BY r.id
+"""
+
+
+def redemptions_lock_for_settling(*, payout_id: str = "", public_id: str = "", pk: int | None = None) -> list:
+    """Redemptions by recorded payout id, public id or primary key, locked ``FOR UPDATE``, in id order.
+
+    Each comes with what settling it needs, read in the same statement: its
+    bank account's public id (the enterprise's event names it) and the ids of
+    the accounts the second entry may touch (``in_transit_id``, ``reserve_id``,
+    ``wallet_id``) — ids only, never balances, which only the ledger reads. In
+    READ COMMITTED a row we waited for is re-read at its latest version, so a
+    redemption another transaction has just settled shows as settled.
+    """
+    from settlement.redemptions.models import Redemption
+
+    clauses, params = [], [AccountKind.REDEMPTION_IN_TRANSIT.value, AccountKind.RESERVE.value, AccountKind.WALLET.value]
+    for column, value in (("r.payout_id", payout_id), ("r.public_id", public_id), ("r.id", pk)):
+        if value:
+            clauses.append(f"{column} = %s")
+            params.append(value)
+    if not clauses:
+        return []
+    sql = _SETTLE_SQL.format(where=" OR ".join(clauses)) + (" FOR UPDATE OF r" if is_postgresql() else "")
+    return list(Redemption.objects.raw(sql, params))
+
+
+# --- the payout: what the bank is asked for -----------------------------------------------------
+
+_PAYOUT_SQL = """
+SELECT r.*,
+       e.public_id AS enterprise_public_id,
+       b.public_id AS bank_account_public_id, b.account_number AS bank_account_number,
+       b.holder_name AS bank_account_holder_name, b.currency AS bank_account_currency,
+       d.external_account_id AS destination_id
+FROM settlement_redemption r
+JOIN corporates_enterprise e ON e.id = r.enterprise_id
+JOIN corporates_bankaccount b ON b.id = r.bank_account_id
+LEFT JOIN settlement_payoutdestination d ON d.bank_account_id = b.id
+WHERE r.id = %s
+"""
+
+
+def redemption_for_payout(*, redemption_id: int):
+    """The redemption with what its payout request names: the enterprise's and the bank account's
+    public ids, the account's details, and the bank's id for it once registered (``destination_id``,
+    else None). One statement; the payout task runs once per redemption."""
+    from settlement.redemptions.models import Redemption
+
+    found = list(Redemption.objects.raw(_PAYOUT_SQL, [redemption_id]))
+    if not found:
+        raise Redemption.DoesNotExist(f"No redemption {redemption_id}.")
+    return found[0]
