@@ -153,7 +153,7 @@ def _actor_require(actor: Actor, *, enterprise_id: int, roles: frozenset[str]) -
         if actor.api_key.enterprise_id != enterprise_id or not actor.api_key.is_active:
             raise RoleNotPermitted("The API key belongs to another enterprise or is revoked.")
         return
-    membership = membership_of(actor.user)
+    membership = membership_of(actor.user, with_enterprise=False)
     if membership.enterprise_id != enterprise_id:
         raise RoleNotPermitted("The redemption belongs to another enterprise.")
     role_require(membership=membership, roles=roles)
