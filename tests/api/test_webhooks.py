@@ -358,3 +358,14 @@ def test_an_unexpected_failure_is_a_logged_attempt_not_a_stuck_delivery(enterpri
     attempt = delivery.attempts.get()
     assert not attempt.succeeded and attempt.error
     assert delivery.next_attempt_at is not None and delivery.status == DeliveryStatus.PENDING
+
+
+def test_an_event_may_name_its_enterprise_by_id_but_names_exactly_one(enterprise):
+    event = event_emit(enterprise_id=enterprise.pk, type="redemption.paid", data={"redemption": "red_1"})
+
+    assert WebhookEvent.objects.get(pk=event.pk).enterprise_id == enterprise.pk
+    with pytest.raises(TypeError):
+        event_emit(enterprise=enterprise, enterprise_id=enterprise.pk, type="redemption.paid", data={})
+    with pytest.raises(TypeError):
+        event_emit(type="redemption.paid", data={})
+    assert WebhookEvent.objects.count() == 1
