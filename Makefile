@@ -73,4 +73,4 @@ bench-netting: $(VENV)/.installed-dev services
 ## bench-redeem: 2,000 redemptions end to end (approval to paid) through a Celery worker, gunicorn and banksim
 ## (smaller: make bench-redeem REDEEM_ARGS="--count 500 --rate 50")
 bench-redeem: $(VENV)/.installed-dev services
-	$(TEST_ENV) DATABASE_URL=postgres://root@127.0.0.1:5432/harbourline_bench_redeem $(PY) bench/redeem.py $(REDEEM_ARGS)
+	$(TEST_ENV) DATABASE_URL=postgres://root@127.0.0.1:5432/harbourline_bench_redeem CELERY_BROKER_URL=redis://127.0.0.1:6379/2 $(PY) bench/redeem.py $(REDEEM_ARGS)

@@ -91,10 +91,20 @@ class ApproverScopeMissing(DomainError):
 Principal = AbstractBaseUser | ApiKey
 
 
-def membership_of(user: AbstractBaseUser | AnonymousUser) -> Membership:
-    """The user's membership (with its enterprise), or ``NotAMember``."""
+def membership_of(user: AbstractBaseUser | AnonymousUser, *, with_enterprise: bool = True) -> Membership:
+    """The user's membership (with its enterprise), or ``NotAMember``.
+
+    ``with_enterprise=False``: the membership row alone, by one plain statement,
+    for a role check on a hot path (a redemption request) that needs only
+    ``enterprise_id`` and ``role``; the enterprise still loads if touched.
+    """
     if not user.is_authenticated:
         raise NotAMember()
+    if not with_enterprise:
+        found = list(Membership.objects.raw("SELECT * FROM corporates_membership WHERE user_id = %s", [user.pk]))
+        if not found:
+            raise NotAMember()
+        return found[0]
     try:
         return Membership.objects.select_related("enterprise").get(user_id=user.pk)
     except Membership.DoesNotExist:

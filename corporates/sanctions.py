@@ -159,7 +159,14 @@ def _listed_names() -> list[_ListedName]:
 
 
 def _current_load() -> SanctionsListLoad | None:
-    return SanctionsListLoad.objects.order_by("-loaded_at", "-id").first()
+    # Plain SQL: every redemption request screens its payee, and compiling the
+    # queryset cost more than the query.
+    found = list(
+        SanctionsListLoad.objects.raw(
+            "SELECT * FROM corporates_sanctionslistload ORDER BY loaded_at DESC, id DESC LIMIT 1"
+        )
+    )
+    return found[0] if found else None
 
 
 def _fingerprint(party: Party, entry: SanctionsEntry) -> str:

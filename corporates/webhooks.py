@@ -188,8 +188,17 @@ def webhook_endpoint_delete(*, endpoint: WebhookEndpoint, deleted_by: AbstractBa
 # --- events ----------------------------------------------------------------------
 
 
-def event_emit(*, enterprise: Enterprise, type: str, data: dict[str, Any]) -> WebhookEvent:  # noqa: A002
+def event_emit(
+    *,
+    enterprise: Enterprise | None = None,
+    type: str,  # noqa: A002
+    data: dict[str, Any],
+    enterprise_id: int | None = None,
+) -> WebhookEvent:
     """Record an event for ``enterprise`` and queue its delivery to every subscribed endpoint.
+
+    ``enterprise_id`` instead of ``enterprise``: for a caller that has only the
+    id at hand (a hot path need not load the row for its key alone).
 
     Call it inside the transaction of the change the event announces: if that
     transaction rolls back, no event exists and nothing is sent. ``data`` must
@@ -202,12 +211,15 @@ def event_emit(*, enterprise: Enterprise, type: str, data: dict[str, Any]) -> We
     # Refuse what JSON cannot carry exactly (Decimal, datetime, float NaN) at
     # the emitter, where the mistake is, not at delivery time.
     json.dumps(data, allow_nan=False)
+    if (enterprise is None) == (enterprise_id is None):
+        raise TypeError("Name the enterprise, or its id: one of them.")
+    owner_id = enterprise.pk if enterprise is not None else enterprise_id
 
     def emit() -> WebhookEvent:
-        event = WebhookEvent.objects.create(enterprise=enterprise, type=type, data=data)
+        event = WebhookEvent.objects.create(enterprise_id=owner_id, type=type, data=data)
         endpoints = [
             endpoint
-            for endpoint in WebhookEndpoint.objects.filter(enterprise=enterprise, deleted_at__isnull=True)
+            for endpoint in WebhookEndpoint.objects.filter(enterprise_id=owner_id, deleted_at__isnull=True)
             if subscription_matches(endpoint.event_types, type)
         ]
         _deliveries_create(event, endpoints, is_resend=False)

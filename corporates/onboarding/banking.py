@@ -233,14 +233,15 @@ def bank_account_disable(
     return run_in_transaction(disable)
 
 
-def bank_account_require_payable(*, bank_account: BankAccount, currency: str) -> None:
+def bank_account_require_payable(*, bank_account: BankAccount, currency: str, fresh: bool = False) -> None:
     """The payout guard: raise unless the account is verified and held in ``currency``.
 
     Reads the row afresh, so a caller holding a stale instance cannot pay an
-    account the back office has just disabled. Call it inside the payout's
-    transaction (and ``enterprise_require_active`` for its owner).
+    account the back office has just disabled (``fresh``: the caller has just
+    read ``bank_account``'s status and currency in this transaction). Call it
+    inside the payout's transaction (and ``enterprise_require_active`` for its owner).
     """
-    current = BankAccount.objects.get(pk=bank_account.pk)
+    current = bank_account if fresh else BankAccount.objects.get(pk=bank_account.pk)
     if current.status != BankAccountStatus.VERIFIED:
         raise BankAccountNotPayable(f"Bank account {current.public_id} is {current.get_status_display().lower()}.")
     if current.currency != currency:

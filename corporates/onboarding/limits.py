@@ -70,6 +70,12 @@ def limits_for(*, enterprise: Enterprise, currency: str) -> Limits:
     """The effective limits of one enterprise in one currency (override, else default)."""
     currency = money.parse_currency(currency)
     override = EnterpriseLimit.objects.filter(enterprise=enterprise, currency=currency).first()
+    return limits_resolve(currency=currency, override=override)
+
+
+def limits_resolve(*, currency: str, override: EnterpriseLimit | None) -> Limits:
+    """The effective limits from the enterprise's override row in ``currency`` (None: defaults only),
+    for a caller that has read that row already (with the rest of what it checks)."""
     values = {}
     for field in LIMIT_FIELDS:
         chosen = getattr(override, field) if override is not None else None
@@ -90,10 +96,11 @@ def limits_check_single_payment(*, enterprise: Enterprise, amount: Decimal, curr
 
 
 def limits_check_daily_redemption(
-    *, enterprise: Enterprise, amount: Decimal, already_today: Decimal, currency: str
+    *, enterprise: Enterprise, amount: Decimal, already_today: Decimal, currency: str, limits: Limits | None = None
 ) -> None:
-    """``already_today``: what the caller (settlement) counts as redeemed today, in this currency."""
-    limit = limits_for(enterprise=enterprise, currency=currency).daily_redemption
+    """``already_today``: what the caller (settlement) counts as redeemed today, in this currency;
+    ``limits``: the enterprise's limits in it, when the caller has them already."""
+    limit = (limits or limits_for(enterprise=enterprise, currency=currency)).daily_redemption
     if already_today + amount > limit:
         raise DailyRedemptionLimitExceeded(
             f"{already_today} + {amount} {currency} is above the daily limit of {limit} {currency}.", limit=str(limit)

@@ -62,7 +62,7 @@ class SanctionsAlertsOpen(DomainError):
     title = "The enterprise has sanctions alerts awaiting review."
 
 
-def enterprise_require_active(*, enterprise: Enterprise) -> None:
+def enterprise_require_active(*, enterprise: Enterprise, locked_status: str | None = None) -> None:
     """Raise ``EnterpriseNotActive`` unless the enterprise may move money.
 
     The single guard: every money-moving service calls it (for the payer, and
@@ -72,8 +72,14 @@ def enterprise_require_active(*, enterprise: Enterprise) -> None:
     a FOR SHARE lock on the enterprise row until that transaction ends: money
     movements do not block each other, but a freeze (FOR UPDATE) waits for the
     ones already past this guard, and every later one sees the freeze.
+
+    ``locked_status``: the status the caller has just read in this transaction
+    with the row locked ``FOR NO KEY UPDATE`` or stronger (a lock a freeze
+    waits for too), so the guard need not read and lock it again.
     """
-    if is_postgresql() and connection.in_atomic_block:
+    if locked_status is not None:
+        status = locked_status
+    elif is_postgresql() and connection.in_atomic_block:
         with connection.cursor() as cursor:
             cursor.execute("SELECT status FROM corporates_enterprise WHERE id = %s FOR SHARE", [enterprise.pk])
             row = cursor.fetchone()

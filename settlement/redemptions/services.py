@@ -27,8 +27,8 @@ from zoneinfo import ZoneInfo
 import holidays
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
-from django.db.models import F, Q, Sum
+from django.db import connection, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from config import money
@@ -36,7 +36,7 @@ from config.db import run_in_transaction
 from config.errors import DomainError
 from corporates.models import AlertStatus, ApiKey, ApiScope, BankAccount, Enterprise, SanctionsAlert
 from corporates.onboarding.banking import BankAccountHolderScreening, bank_account_require_payable
-from corporates.onboarding.limits import limits_check_daily_redemption, limits_for
+from corporates.onboarding.limits import limits_check_daily_redemption, limits_resolve
 from corporates.permissions import (
     INITIATE_ROLES,
     RoleNotPermitted,
@@ -47,8 +47,9 @@ from corporates.permissions import (
 from corporates.services import enterprise_require_active
 from settlement.ledger.models import Account, AccountKind, EntryKind
 from settlement.ledger.selectors import platform_account, wallet_for
-from settlement.ledger.services import ledger_post, legs_debit_credit
+from settlement.ledger.services import Leg, ledger_post
 from settlement.rails import RailsClient, RailsIdempotencyError, RailsInvalidRequest, rails_client
+from settlement.redemptions.facts import redemption_for_payout, redemptions_lock_for_settling, request_facts_lock
 from settlement.redemptions.models import LIVE_STATES, PayoutDestination, Redemption, RedemptionState
 from settlement.webhooks_in import BankEvent
 
@@ -152,7 +153,7 @@ def _actor_require(actor: Actor, *, enterprise_id: int, roles: frozenset[str]) -
         if actor.api_key.enterprise_id != enterprise_id or not actor.api_key.is_active:
             raise RoleNotPermitted("The API key belongs to another enterprise or is revoked.")
         return
-    membership = membership_of(actor.user)
+    membership = membership_of(actor.user, with_enterprise=False)
     if membership.enterprise_id != enterprise_id:
         raise RoleNotPermitted("The redemption belongs to another enterprise.")
     role_require(membership=membership, roles=roles)
@@ -172,10 +173,15 @@ def _checker_require(redemption: Redemption, actor: Actor) -> None:
 # --- request, approve, cancel ----------------------------------------------------------------
 
 
+def hong_kong_midnight(now: datetime | None = None) -> datetime:
+    """The start of today in Hong Kong: the daily redemption limit counts from it."""
+    local = (now or timezone.now()).astimezone(HONG_KONG)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def redeemed_today(*, enterprise: Enterprise, currency: str, now: datetime | None = None) -> int:
     """Minor units of live redemptions requested since midnight in Hong Kong, in ``currency``."""
-    local = (now or timezone.now()).astimezone(HONG_KONG)
-    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    start = hong_kong_midnight(now)
     total = (
         Redemption.objects.filter(
             enterprise=enterprise, currency=currency, state__in=LIVE_STATES, requested_at__gte=start
@@ -212,25 +218,37 @@ def redemption_request(
     sanctions_screen_bank_account(bank_account=bank_account)
 
     def request() -> Redemption:
-        # The enterprise row lock serialises its requests, so that two at once
-        # cannot both fit under the daily limit. NO KEY: rows that merely refer
-        # to the enterprise (its webhook events, say) are not held up by it.
-        locked = Enterprise.objects.select_for_update(no_key=True).get(pk=enterprise.pk)
-        enterprise_require_active(enterprise=locked)
-        bank_account_require_payable(bank_account=bank_account, currency=currency)
-        _holder_screen_require(bank_account)
-        limits_check_daily_redemption(
-            enterprise=locked,
-            amount=amount,
-            already_today=money.from_minor(redeemed_today(enterprise=locked, currency=currency), currency),
+        # One statement locks the enterprise row (serialising its requests, so
+        # that two at once cannot both fit under the daily limit) and reads
+        # everything the guards below check: see settlement.redemptions.facts.
+        facts = request_facts_lock(
+            enterprise_id=enterprise.pk,
+            bank_account_id=bank_account.pk,
             currency=currency,
+            since=hong_kong_midnight(),
         )
-        wallet = wallet_for(enterprise=locked, currency=currency)
-        if wallet.balance < minor:
+        enterprise_require_active(enterprise=enterprise, locked_status=facts.enterprise_status)
+        if facts.bank_account_status is None:
+            raise RedemptionBankAccountNotFound()
+        bank_account.status, bank_account.currency = facts.bank_account_status, facts.bank_account_currency
+        bank_account_require_payable(bank_account=bank_account, currency=currency, fresh=True)
+        if facts.holder_alert_open:
+            raise BankAccountHolderScreening()
+        limits = limits_resolve(currency=currency, override=facts.limit_override)
+        limits_check_daily_redemption(
+            enterprise=enterprise,
+            amount=amount,
+            already_today=money.from_minor(facts.redeemed_today_minor, currency),
+            currency=currency,
+            limits=limits,
+        )
+        if facts.wallet_id is None or facts.in_transit_id is None:
+            raise Account.DoesNotExist(f"No {currency} wallet of {enterprise.public_id}, or no in-transit account.")
+        if facts.wallet_balance < minor:
             raise RedemptionInsufficientFunds()
-        needs_approval = limits_for(enterprise=locked, currency=currency).needs_second_approval(amount)
-        redemption = Redemption.objects.create(
-            enterprise=locked,
+        needs_approval = limits.needs_second_approval(amount)
+        redemption = Redemption(
+            enterprise=enterprise,
             amount=minor,
             currency=currency,
             bank_account=bank_account,
@@ -239,46 +257,62 @@ def redemption_request(
             needs_approval=needs_approval,
             state=RedemptionState.AWAITING_APPROVAL if needs_approval else RedemptionState.REQUESTED,
         )
-        if not needs_approval:
-            _approve(redemption, approver=None, wallet=wallet)
+        if needs_approval:
+            redemption.save(force_insert=True)
+        else:
+            # Approved at once: the entry first, then the row is inserted as
+            # approved, carrying it (one INSERT instead of an INSERT and an UPDATE).
+            _burn(redemption, approver=None, debit_id=facts.wallet_id, in_transit_id=facts.in_transit_id)
+            redemption.save(force_insert=True)
+            _payout_enqueue_on_commit(redemption)
         return redemption
 
     return run_in_transaction(request)
 
 
-def _approve(redemption: Redemption, *, approver: Actor | None, wallet: Account | None = None) -> None:
-    """Burn: wallet → in transit, ONE entry; then queue the payout once the transaction commits.
+def _burn(redemption: Redemption, *, approver: Actor | None, debit_id: int, in_transit_id: int) -> None:
+    """The approval's entry, wallet → in transit, and the fields that record it (not yet saved).
 
     Every redemption credits the platform's one in-transit account, so the
     entry's lock on it is the hot spot of the whole flow: everything else is
-    read or computed first, and after the entry only one UPDATE runs before
-    the commit releases the lock.
+    read or computed first, and after the entry only one statement (the
+    redemption's INSERT or UPDATE) runs before the commit releases the lock.
     """
-    debit = wallet or wallet_for(enterprise=redemption.enterprise, currency=redemption.currency)
-    credit = platform_account(kind=AccountKind.REDEMPTION_IN_TRANSIT, currency=redemption.currency)
     now = timezone.now()
     redemption.state = RedemptionState.PROCESSING
     redemption.approved_at = now
     redemption.deadline_at = redemption_deadline(approved_at=now)
     redemption.approved_by = approver.user if approver else None
     redemption.approved_by_key = approver.api_key if approver else None
+    currency = redemption.currency
     result = ledger_post(
         idempotency_key=f"redemption:{redemption.public_id}:approve",
         kind=EntryKind.REDEMPTION,
-        legs=legs_debit_credit(debit=debit, credit=credit, minor=redemption.amount),
+        legs=[Leg(debit_id, currency, redemption.amount), Leg(in_transit_id, currency, -redemption.amount)],
         memo=f"Redemption {redemption.public_id}",
         metadata={"redemption": redemption.public_id},
     )
     redemption.debit_entry_id = result.entry_id
+
+
+def _payout_enqueue_on_commit(redemption: Redemption) -> None:
+    transaction.on_commit(lambda: payout_enqueue(redemption_id=redemption.pk))
+
+
+def _approve(redemption: Redemption, *, approver: Actor) -> None:
+    """Burn (see ``_burn``) and record the approval of a redemption that awaited it; queue its payout."""
+    debit = wallet_for(enterprise=redemption.enterprise, currency=redemption.currency)
+    credit = platform_account(kind=AccountKind.REDEMPTION_IN_TRANSIT, currency=redemption.currency)
+    _burn(redemption, approver=approver, debit_id=debit.id, in_transit_id=credit.id)
     Redemption.objects.filter(pk=redemption.pk).update(
         state=redemption.state,
-        debit_entry_id=result.entry_id,
+        debit_entry_id=redemption.debit_entry_id,
         approved_at=redemption.approved_at,
         deadline_at=redemption.deadline_at,
         approved_by=redemption.approved_by,
         approved_by_key=redemption.approved_by_key,
     )
-    transaction.on_commit(lambda: payout_enqueue(redemption_id=redemption.pk))
+    _payout_enqueue_on_commit(redemption)
 
 
 def redemption_approve(*, redemption: Redemption, actor: Actor) -> Redemption:
@@ -361,20 +395,22 @@ def _rails() -> RailsClient:
         return client
 
 
-def _destination_for(bank_account: BankAccount, rails: RailsClient) -> str:
-    """The bank's id for the verified account, registering it there once (idempotent on its public id)."""
-    known = getattr(bank_account, "payout_destination", None)  # loaded with the redemption when it exists
-    if known is not None:
-        return known.external_account_id
+def _destination_for(redemption: Redemption, rails: RailsClient) -> str:
+    """The bank's id for the verified account, registering it there once (idempotent on its public id).
+
+    ``redemption`` comes from ``redemption_for_payout``, with its bank account's details.
+    """
+    if redemption.destination_id is not None:
+        return redemption.destination_id
     registered = rails.external_account_create(
-        account_number=bank_account.account_number,
-        currency=bank_account.currency,
-        account_holder_name=bank_account.holder_name,
-        idempotency_key=f"hl-bank-account-{bank_account.public_id}",
-        metadata={"bank_account": bank_account.public_id, "enterprise": bank_account.enterprise.public_id},
+        account_number=redemption.bank_account_number,
+        currency=redemption.bank_account_currency,
+        account_holder_name=redemption.bank_account_holder_name,
+        idempotency_key=f"hl-bank-account-{redemption.bank_account_public_id}",
+        metadata={"bank_account": redemption.bank_account_public_id, "enterprise": redemption.enterprise_public_id},
     )
     destination, _ = PayoutDestination.objects.get_or_create(
-        bank_account=bank_account, defaults={"external_account_id": registered.id}
+        bank_account_id=redemption.bank_account_id, defaults={"external_account_id": registered.id}
     )
     return destination.external_account_id
 
@@ -388,21 +424,22 @@ def redemption_payout_create(*, redemption_id: int) -> Redemption:
     custodian short of funds) fails the redemption and returns the tokens;
     an outage raises a retryable ``RailsError`` for the task to retry.
     """
-    redemption = Redemption.objects.select_related(
-        "bank_account__enterprise", "bank_account__payout_destination", "enterprise"
-    ).get(pk=redemption_id)
+    redemption = redemption_for_payout(redemption_id=redemption_id)
     if redemption.state != RedemptionState.PROCESSING or redemption.payout_id:
         return redemption
-    Redemption.objects.filter(pk=redemption.pk).update(payout_attempts=F("payout_attempts") + 1)
+    with connection.cursor() as cursor:  # one plain statement; the ORM's would cost more than the round trip
+        cursor.execute(
+            "UPDATE settlement_redemption SET payout_attempts = payout_attempts + 1 WHERE id = %s", [redemption.pk]
+        )
     rails = _rails()
     try:
-        destination = _destination_for(redemption.bank_account, rails)
+        destination = _destination_for(redemption, rails)
         payout = rails.payout_create(
             amount_minor=redemption.amount,  # the amount redeemed, to the minor unit: no fee line
             currency=redemption.currency,
             destination=destination,
             idempotency_key=redemption.payout_idempotency_key,
-            metadata={"redemption": redemption.public_id, "enterprise": redemption.enterprise.public_id},
+            metadata={"redemption": redemption.public_id, "enterprise": redemption.enterprise_public_id},
             description=f"Harbourline redemption {redemption.public_id}",
         )
     except RailsInvalidRequest as exc:
@@ -418,7 +455,13 @@ def redemption_payout_create(*, redemption_id: int) -> Redemption:
         raise PayoutMismatch(f"Payout {payout.id} is {payout.amount_minor} {payout.currency}.")
     # One conditional UPDATE is the whole record: it sets the id only where none
     # is set yet (the bank's payout.paid may have got here first, with the same id).
-    if Redemption.objects.filter(pk=redemption.pk, payout_id__isnull=True).update(payout_id=payout.id):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE settlement_redemption SET payout_id = %s WHERE id = %s AND payout_id IS NULL",
+            [payout.id, redemption.pk],
+        )
+        recorded = cursor.rowcount == 1
+    if recorded:
         redemption.payout_id = payout.id
     else:
         redemption.refresh_from_db(fields=["payout_id", "state"])
@@ -449,20 +492,13 @@ def _redemption_for_payout(event: BankEvent) -> Redemption:
 
     Found and locked in one query: by the payout id we recorded, or, when the
     bank answered before we recorded it (a crash, or just a fast bank), by
-    the redemption our metadata names.
+    the redemption our metadata names; with it, the ids of the accounts the
+    second entry needs (``redemptions_lock_for_settling``).
     """
     payout = event.object
     payout_id = str(payout.get("id") or "")
     public_id = str((payout.get("metadata") or {}).get("redemption") or "")
-    match = Q(payout_id=payout_id) if payout_id else Q(pk__in=[])
-    if public_id:
-        match |= Q(public_id=public_id)
-    candidates = list(
-        Redemption.objects.select_for_update(of=("self",))
-        .select_related("enterprise", "bank_account")
-        .filter(match)
-        .order_by("pk")
-    )
+    candidates = redemptions_lock_for_settling(payout_id=payout_id, public_id=public_id)
     # The payout id we recorded wins over the metadata (as it did when looked up one after the other).
     redemption = next((r for r in candidates if payout_id and r.payout_id == payout_id), None) or next(
         iter(candidates), None
@@ -484,15 +520,6 @@ def _redemption_for_payout(event: BankEvent) -> Redemption:
     return redemption
 
 
-def _platform_accounts(currency: str, *kinds: str) -> list[Account]:
-    """The platform's accounts of ``kinds`` in ``currency``, in that order, read in one query."""
-    found = {
-        account.kind: account
-        for account in Account.objects.filter(enterprise__isnull=True, currency=currency, kind__in=kinds)
-    }
-    return [found.get(kind) or platform_account(kind=kind, currency=currency) for kind in kinds]
-
-
 def _settle(locked: Redemption, *, payout_id: str, paid: bool, code: str = "", message: str = "") -> None:
     """The second entry: in transit → reserve (paid) or → wallet (failed); the state that goes with it.
 
@@ -502,35 +529,54 @@ def _settle(locked: Redemption, *, payout_id: str, paid: bool, code: str = "", m
     that releases those locks. All of it is one transaction: a refusal of
     the entry rolls the event back too.
     """
+    # ``locked`` comes from redemptions_lock_for_settling, with the account ids.
     if paid:
-        in_transit, credit = _platform_accounts(locked.currency, AccountKind.REDEMPTION_IN_TRANSIT, AccountKind.RESERVE)
-        kind, suffix = EntryKind.REDEMPTION_PAID, "paid"
+        credit_id, kind, suffix = locked.reserve_id, EntryKind.REDEMPTION_PAID, "paid"
     else:
-        in_transit = platform_account(kind=AccountKind.REDEMPTION_IN_TRANSIT, currency=locked.currency)
-        credit = wallet_for(enterprise=locked.enterprise, currency=locked.currency)
-        kind, suffix = EntryKind.REDEMPTION_RETURNED, "returned"
+        credit_id, kind, suffix = locked.wallet_id, EntryKind.REDEMPTION_RETURNED, "returned"
+    if locked.in_transit_id is None or credit_id is None:
+        raise Account.DoesNotExist(f"An account to settle {locked.public_id} is missing.")
     now = timezone.now()
     locked.payout_id = locked.payout_id or payout_id or None
-    changes: dict = {"payout_id": locked.payout_id}
     if paid:
         locked.state, locked.paid_at = RedemptionState.PAID, now
-        changes.update(state=locked.state, paid_at=now)
     else:
         locked.state, locked.failed_at = RedemptionState.FAILED, now
         locked.failure_code, locked.failure_message = code[:64], message[:500]
-        changes.update(
-            state=locked.state, failed_at=now, failure_code=locked.failure_code, failure_message=locked.failure_message
-        )
     _emit(locked)
     result = ledger_post(
         idempotency_key=f"redemption:{locked.public_id}:{suffix}",
         kind=kind,
-        legs=legs_debit_credit(debit=in_transit, credit=credit, minor=locked.amount),
+        legs=[
+            Leg(locked.in_transit_id, locked.currency, locked.amount),
+            Leg(credit_id, locked.currency, -locked.amount),
+        ],
         memo=f"Redemption {locked.public_id} {suffix}",
         metadata={"redemption": locked.public_id, "payout": payout_id},
     )
     locked.settle_entry_id = result.entry_id
-    Redemption.objects.filter(pk=locked.pk).update(settle_entry_id=result.entry_id, **changes)
+    _settled_record(locked)
+
+
+def _settled_record(locked: Redemption) -> None:
+    """Write the settled state: one plain UPDATE, the last statement before the commit (it runs
+    while the shared accounts are locked, so the ORM's compiling it on every call is not worth it)."""
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE settlement_redemption SET settle_entry_id = %s, payout_id = %s, state = %s,"
+            " paid_at = %s, failed_at = %s, failure_code = %s, failure_message = %s WHERE id = %s",
+            [
+                locked.settle_entry_id,
+                locked.payout_id,
+                locked.state,
+                adapt(locked.paid_at),
+                adapt(locked.failed_at),
+                locked.failure_code,
+                locked.failure_message,
+                locked.pk,
+            ],
+        )
 
 
 def _emit(redemption: Redemption) -> None:
@@ -540,12 +586,12 @@ def _emit(redemption: Redemption) -> None:
         "redemption": redemption.public_id,
         "state": redemption.state,
         "amount": money.Amount(redemption.amount, redemption.currency).to_json(),
-        "bank_account": redemption.bank_account.public_id,
+        "bank_account": redemption.bank_account_public_id,
         "payout": redemption.payout_id,
     }
     if redemption.state == RedemptionState.FAILED:
         data["failure"] = {"code": redemption.failure_code, "message": redemption.failure_message}
-    event_emit(enterprise=redemption.enterprise, type=f"redemption.{redemption.state}", data=data)
+    event_emit(enterprise_id=redemption.enterprise_id, type=f"redemption.{redemption.state}", data=data)
 
 
 def payout_paid(*, event: BankEvent) -> Redemption:
@@ -585,11 +631,7 @@ def _fail(*, redemption_id: int, code: str, message: str) -> Redemption:
     """The bank refused to make the payout at all: return the tokens now."""
 
     def fail() -> Redemption:
-        locked = (
-            Redemption.objects.select_for_update(of=("self",))
-            .select_related("enterprise", "bank_account")
-            .get(pk=redemption_id)
-        )
+        (locked,) = redemptions_lock_for_settling(pk=redemption_id)
         if locked.state != RedemptionState.PROCESSING or locked.payout_id:
             return locked
         _settle(locked, payout_id="", paid=False, code=code, message=message)

@@ -427,3 +427,14 @@ def test_any_internal_answer_refuses_the_delivery(settings, monkeypatch, answers
 
     with pytest.raises(UnsafeWebhookTarget):
         delivery_target("https://erp.example.com/h")
+
+
+def test_an_event_may_name_its_enterprise_by_id_but_names_exactly_one(enterprise):
+    event = event_emit(enterprise_id=enterprise.pk, type="redemption.paid", data={"redemption": "red_1"})
+
+    assert WebhookEvent.objects.get(pk=event.pk).enterprise_id == enterprise.pk
+    with pytest.raises(TypeError):
+        event_emit(enterprise=enterprise, enterprise_id=enterprise.pk, type="redemption.paid", data={})
+    with pytest.raises(TypeError):
+        event_emit(type="redemption.paid", data={})
+    assert WebhookEvent.objects.count() == 1
