@@ -61,7 +61,6 @@ class QuoteAcceptView(APIView):
     @idempotent
     def post(self, request, id: str):
         swap = services.quote_accept(enterprise=request_enterprise(request), public_id=id)
-        swap = Swap.objects.select_related("quote", "journal_entry").get(pk=swap.pk)  # after the commit: one read
         return Response(SwapSerializer(swap).data, status=status.HTTP_201_CREATED)
 
 
