@@ -19,9 +19,19 @@ answered):
 Before the server starts, the CPU per call in-process (fx services alone, and
 the whole Django request through the test client) shows where the time goes.
 
-Every POST carries a fresh Idempotency-Key, as a real ERP client's would.
-A non-2xx answer counts as an error and is reported. The last lines are the
-BENCH figures (bench/common.py), also written to bench/results/fx.json.
+The clients share the two cores with the server, so each is as cheap as a
+real HTTP/1.1 client can be: a raw socket per request (gunicorn's sync
+workers close the connection after each answer) carrying the headers an ERP
+client sends (Authorization, Accept, Content-Type, a fresh Idempotency-Key on
+every POST), reading each answer to its Content-Length and checking its status
+and JSON body (the quote's amounts, the swap's quote and amounts). An answer
+that is not as expected counts as an error and is reported.
+
+Each phase also prints where the CPU went, per operation: the client
+processes (their own CPU time), the gunicorn processes, the bench database's
+PostgreSQL backends, other PostgreSQL processes and what is left of the whole
+machine's busy time, from /proc. The last lines are the BENCH figures
+(bench/common.py), also written to bench/results/fx.json.
 """
 
 from __future__ import annotations

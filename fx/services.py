@@ -47,7 +47,7 @@ from fx.models import (
     Swap,
 )
 from fx.rates import source_class
-from settlement.ledger.models import Account, AccountKind, EntryKind, JournalEntry
+from settlement.ledger.models import Account, AccountKind, EntryKind
 from settlement.ledger.services import InsufficientFunds, Leg, ledger_post
 
 logger = logging.getLogger(__name__)
@@ -448,10 +448,11 @@ def _accept(enterprise: Enterprise, public_id: str, now: datetime, refused: list
         _insert_lean(swap, _SWAP_FIELDS)
     else:
         swap.save(force_insert=True)
-    # What the answer shows of the quote and the entry, known here: the caller
-    # needs no read of the swap after the commit.
-    swap.quote = Quote(id=quote.id, public_id=quote.public_id, enterprise_id=quote.enterprise_id)
-    swap.journal_entry = JournalEntry(id=posted.entry_id, public_id=posted.public_id)
+    # The public ids of the quote and the entry, as the swap history annotates
+    # them (fx.api.views.SwapListView): the API answers from what the accept
+    # knows, with no read of the swap after the commit.
+    swap.quote_public_id = quote.public_id
+    swap.journal_entry_public_id = posted.public_id
     return swap
 
 

@@ -8,6 +8,7 @@ same swap), quoting and accepting need the ``fx`` scope.
 from __future__ import annotations
 
 import django_filters
+from django.db.models import F
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
@@ -104,7 +105,9 @@ class SwapPagination(ApiCursorPagination):
 
 
 class SwapListView(EnterpriseScopedMixin, generics.ListAPIView):
-    queryset = Swap.objects.select_related("quote", "journal_entry")
+    queryset = Swap.objects.annotate(
+        quote_public_id=F("quote__public_id"), journal_entry_public_id=F("journal_entry__public_id")
+    )
     serializer_class = SwapSerializer
     filterset_class = SwapFilter
     pagination_class = SwapPagination
