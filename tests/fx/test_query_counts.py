@@ -32,9 +32,7 @@ def test_a_quote_request_stays_within_its_statements(client, django_assert_max_n
         assert _post(client, QUOTES, "q-1", QUOTE_BODY).status_code == 201
 
 
-def test_an_accept_stays_within_its_statements_and_answers_without_reading_back(
-    client, django_assert_max_num_queries
-):
+def test_an_accept_stays_within_its_statements_and_answers_without_reading_back(client, django_assert_max_num_queries):
     quote_id = _post(client, QUOTES, "q-1", QUOTE_BODY).json()["id"]
     with django_assert_max_num_queries(12):
         accepted = _post(client, f"{QUOTES}/{quote_id}/accept", "a-1")
