@@ -97,8 +97,33 @@ class Terms:
     tier_name: str
 
 
+# Every GET /fx/rates reads the terms: on PostgreSQL one SQL statement, not a
+# select_related() queryset compiled per request (a fifth of the request's
+# CPU, docs/benchmarks.md, FX).
+_TERMS_SQL = """
+SELECT tier.spread_bps, terms.single_swap_limit_usd, tier.name
+  FROM fx_enterprisefxterms terms
+  JOIN fx_pricingtier tier ON tier.id = terms.tier_id
+ WHERE terms.enterprise_id = %s
+"""
+
+
 def terms_for(*, enterprise: Enterprise) -> Terms:
-    return terms_from(EnterpriseFxTerms.objects.select_related("tier").filter(enterprise_id=enterprise.pk).first())
+    if not is_postgresql():
+        return terms_from(EnterpriseFxTerms.objects.select_related("tier").filter(enterprise_id=enterprise.pk).first())
+    with connection.cursor() as cursor:
+        cursor.execute(_TERMS_SQL, [enterprise.pk])
+        row = cursor.fetchone()
+    return _terms(*(row or (None, None, None)))
+
+
+def _terms(spread_bps: int | None, limit: Decimal | None, tier_name: str | None) -> Terms:
+    """Terms from a row's columns; without a terms row (all None) the settings' defaults."""
+    return Terms(
+        settings.FX_DEFAULT_SPREAD_BPS if spread_bps is None else spread_bps,
+        limit or Decimal(settings.FX_DEFAULT_SINGLE_SWAP_LIMIT_USD),
+        tier_name or "Default",
+    )
 
 
 def terms_from(row: EnterpriseFxTerms | None) -> Terms:
@@ -196,13 +221,8 @@ def terms_and_inventory(*, enterprise: Enterprise, currency: str) -> tuple[Terms
         cursor.execute(_TERMS_AND_INVENTORY_SQL, [enterprise.pk, currency])
         row = cursor.fetchone()
     balance, floor, spread_bps, limit, tier_name = row or (0, None, None, None, None)
-    default_limit = Decimal(settings.FX_DEFAULT_SINGLE_SWAP_LIMIT_USD)
-    terms = Terms(
-        settings.FX_DEFAULT_SPREAD_BPS if spread_bps is None else spread_bps,
-        limit or default_limit,
-        tier_name or "Default",
-    )
-    return terms, InventoryNow(money.from_minor(balance, currency), floor if floor is not None else Decimal(0))
+    inventory = InventoryNow(money.from_minor(balance, currency), floor if floor is not None else Decimal(0))
+    return _terms(spread_bps, limit, tier_name), inventory
 
 
 def inventory_now(*, currency: str) -> InventoryNow:

@@ -6,7 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from fx.models import Swap
+from fx import selectors
+from fx.models import EnterpriseFxTerms, PricingTier, Swap
 from settlement.ledger.selectors import ledger_verify
 
 QUOTES = "/api/v1/fx/quotes"
@@ -200,3 +201,28 @@ def test_a_quote_past_its_expiry_reads_as_expired(funded, rates, inventory, api_
     assert body["sell"] == {"amount": "5.00", "currency": "USD"}
     response = _post(api_client_for(enterprise), f"{QUOTES}/{quote.public_id}/accept")
     assert (response.status_code, response.json()["code"]) == (409, "quote_expired")
+
+
+def test_rates_show_the_enterprises_own_tier(funded, freeze_rates, api_client_for):
+    enterprise = funded()
+    EnterpriseFxTerms.objects.create(enterprise=enterprise, tier=PricingTier.objects.create(name="Gold", spread_bps=10))
+
+    body = api_client_for(enterprise).get("/api/v1/fx/rates").json()
+
+    assert body["spread_bps"] == 10
+    usd_hkd = next(p for p in body["pairs"] if (p["sell_currency"], p["buy_currency"]) == ("USD", "HKD"))
+    assert usd_hkd["client_rate"] == "7.8044877000"  # 7.8123 less 10 bps
+
+
+def test_terms_come_from_the_tier_or_the_settings_defaults(funded, settings):
+    with_terms, without = funded(), funded()
+    EnterpriseFxTerms.objects.create(
+        enterprise=with_terms,
+        tier=PricingTier.objects.create(name="Gold", spread_bps=10),
+        single_swap_limit_usd=Decimal("5000.00"),
+    )
+    settings.FX_DEFAULT_SPREAD_BPS = 30
+    settings.FX_DEFAULT_SINGLE_SWAP_LIMIT_USD = "250000.00"
+
+    assert selectors.terms_for(enterprise=with_terms) == selectors.Terms(10, Decimal("5000.00"), "Gold")
+    assert selectors.terms_for(enterprise=without) == selectors.Terms(30, Decimal("250000.00"), "Default")
