@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -144,15 +145,25 @@ class PairRate:
 
 def indicative_rates(*, rates: CurrentRates, spread_bps: int) -> list[PairRate]:
     """Mid and client rate of each of the six pairs (indicative: a quote is what is firm)."""
-    return [
+    return list(_indicative_rates(tuple(sorted(rates.legs.items())), spread_bps))
+
+
+# A pure function of the legs and the spread, which change a few times a
+# minute at most, while every GET /fx/rates asks for it: the twelve exact
+# Fraction computations were an eighth of that request's CPU
+# (docs/benchmarks.md, FX). Remembered per process for the last few inputs.
+@functools.lru_cache(maxsize=32)
+def _indicative_rates(legs: tuple[tuple[str, Decimal], ...], spread_bps: int) -> tuple[PairRate, ...]:
+    by_currency = dict(legs)
+    return tuple(
         PairRate(
             sell,
             buy,
-            pricing.display_mid(rates.legs, sell=sell, buy=buy),
-            pricing.client_rate(rates.legs, sell=sell, buy=buy, spread_bps=spread_bps),
+            pricing.display_mid(by_currency, sell=sell, buy=buy),
+            pricing.client_rate(by_currency, sell=sell, buy=buy, spread_bps=spread_bps),
         )
         for sell, buy in pricing.pairs()
-    ]
+    )
 
 
 def quote_get(*, enterprise: Enterprise, public_id: str) -> Quote | None:

@@ -226,3 +226,22 @@ def test_terms_come_from_the_tier_or_the_settings_defaults(funded, settings):
 
     assert selectors.terms_for(enterprise=with_terms) == selectors.Terms(10, Decimal("5000.00"), "Gold")
     assert selectors.terms_for(enterprise=without) == selectors.Terms(30, Decimal("250000.00"), "Default")
+
+
+def test_rates_follow_each_publication_and_spread(funded, publish, freeze_rates, api_client_for):
+    # The pairs are remembered per (legs, spread): new legs or another tier are new pairs.
+    enterprise = funded()
+    client = api_client_for(enterprise)
+
+    def usd_hkd() -> tuple[str, str]:
+        pair = next(p for p in client.get("/api/v1/fx/rates").json()["pairs"] if p["buy_currency"] == "HKD")
+        return pair["mid_rate"], pair["client_rate"]
+
+    before = usd_hkd()
+    publish(legs={"HKD": Decimal("7.8400"), "CNH": Decimal("7.1042")})
+    after = usd_hkd()
+    EnterpriseFxTerms.objects.create(enterprise=enterprise, tier=PricingTier.objects.create(name="Gold", spread_bps=10))
+
+    assert before == ("7.8123000000", "7.7888631000")
+    assert after == ("7.8400000000", "7.8164800000")
+    assert usd_hkd() == ("7.8400000000", "7.8321600000")
