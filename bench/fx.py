@@ -19,24 +19,36 @@ answered):
 Before the server starts, the CPU per call in-process (fx services alone, and
 the whole Django request through the test client) shows where the time goes.
 
-Every POST carries a fresh Idempotency-Key, as a real ERP client's would.
-A non-2xx answer counts as an error and is reported. The last lines are the
-BENCH figures (bench/common.py), also written to bench/results/fx.json.
+The clients share the two cores with the server, so each is as cheap as a
+real HTTP/1.1 client can be: a raw socket per request (gunicorn's sync
+workers close the connection after each answer) carrying the headers an ERP
+client sends (Authorization, Accept, Content-Type, a fresh Idempotency-Key on
+every POST), reading each answer to its Content-Length and checking its status
+and JSON body (the quote's amounts, the swap's quote and amounts). An answer
+that is not as expected counts as an error and is reported.
+
+Each phase also prints where the CPU went, per operation: the client
+processes (their own CPU time), the gunicorn processes, the bench database's
+PostgreSQL backends, other PostgreSQL processes and what is left of the whole
+machine's busy time, from /proc. The last lines are the BENCH figures
+(bench/common.py), also written to bench/results/fx.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import multiprocessing as mp
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -46,9 +58,8 @@ CLIENTS = 8
 WORKERS = 4
 HOST = "127.0.0.1"
 PAIR = ("USD", "HKD")
-QUOTE_BODY = json.dumps(
-    {"sell_currency": "USD", "buy_currency": "HKD", "sell_amount": {"amount": "125.00", "currency": "USD"}}
-).encode()
+QUOTE_SELL = {"amount": "125.00", "currency": "USD"}
+QUOTE_BODY = json.dumps({"sell_currency": "USD", "buy_currency": "HKD", "sell_amount": QUOTE_SELL}).encode()
 
 TARGETS = {"quote_p99_ms": 15.0, "quotes_per_s": 1000.0, "quote_accept_per_s": 300.0}
 
@@ -149,7 +160,7 @@ def wait_ready(port: int, key: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            status, _ = request(port, "GET", "/api/v1/fx/rates", key, None)
+            status, _ = request(port, "GET", "/api/v1/fx/rates", key)
             if status == 200:
                 return
         except OSError:
@@ -168,58 +179,149 @@ def stop_server(process: subprocess.Popen) -> None:
 
 
 # --- the clients ------------------------------------------------------------------------------
+#
+# The load generator shares the two cores with the server, so it is as cheap
+# as a real HTTP/1.1 client can be: a raw socket per request (gunicorn's sync
+# workers close the connection after each answer), the request's bytes built
+# once per client with only the Idempotency-Key (a fresh one per POST) and the
+# quote id filled in, and each answer read to its end, its status checked and
+# its JSON body parsed and checked (the quote's amounts, the swap's quote).
 
 
-def request(port: int, method: str, path: str, key: str, body: bytes | None) -> tuple[int, bytes]:
-    # One connection per request: gunicorn's sync workers close after each answer.
-    conn = http.client.HTTPConnection(HOST, port, timeout=30)
-    headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
+class BadAnswer(Exception):
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def request_bytes(method: str, path: str, key: str, port: int, body: bytes = b"", idempotency_key: str = "") -> bytes:
+    """One HTTP/1.1 request: the headers a real ERP client sends (a POST also its Idempotency-Key)."""
+    head = (
+        f"{method} {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nAuthorization: Bearer {key}\r\n"
+        "Accept: application/json\r\nConnection: close\r\n"
+    )
     if method == "POST":
-        headers["Content-Type"] = "application/json"
-        headers["Idempotency-Key"] = uuid.uuid4().hex
-    try:
-        conn.request(
-            method, path, body=body if body is not None else (b"{}" if method == "POST" else None), headers=headers
+        head += (
+            f"Content-Type: application/json\r\nIdempotency-Key: {idempotency_key}\r\nContent-Length: {len(body)}\r\n"
         )
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
+    return (head + "\r\n").encode() + body
+
+
+def exchange(port: int, payload: bytes) -> tuple[int, bytes]:
+    """Send one request on a new connection; the status and the whole body (checked against Content-Length)."""
+    with socket.create_connection((HOST, port), timeout=30) as sock:
+        sock.sendall(payload)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    answer = b"".join(chunks)
+    head, sep, body = answer.partition(b"\r\n\r\n")
+    if not sep or not head.startswith(b"HTTP/1.1 "):
+        raise BadAnswer("malformed_response")
+    length = re.search(rb"\r\ncontent-length: *(\d+)", head, re.IGNORECASE)
+    if length is None or int(length.group(1)) != len(body):
+        raise BadAnswer("truncated_response")
+    return int(head[9:12]), body
+
+
+def request(port: int, method: str, path: str, key: str, body: bytes = b"") -> tuple[int, bytes]:
+    return exchange(port, request_bytes(method, path, key, port, body, uuid.uuid4().hex))
+
+
+def _expect(status: int, body: bytes, wanted: int) -> dict:
+    """The parsed JSON of an answer with the ``wanted`` status, else ``BadAnswer`` with its problem code."""
+    data = json.loads(body) if body.startswith(b"{") else None
+    if status != wanted:
+        raise BadAnswer(data.get("code", str(status)) if isinstance(data, dict) else str(status))
+    if not isinstance(data, dict):
+        raise BadAnswer("not_json")
+    return data
 
 
 def _client(port: int, key: str, mode: str, start_at: float, stop_at: float, out: mp.Queue) -> None:
+    rates_request = request_bytes("GET", "/api/v1/fx/rates", key, port)
+    # Fresh Idempotency-Keys: unique per client process and request, without a syscall each.
+    key_prefix = f"bench-{os.getpid()}-{uuid.uuid4().hex[:12]}-"
     latencies: list[float] = []
     errors: dict[str, int] = {}
-    done = 0
+    done = sent = 0
     while time.time() < start_at:
         time.sleep(0.001)
+    cpu_started = time.process_time()
     while time.time() < stop_at:
         begun = time.perf_counter()
-        if mode == "rates":  # the stack's own ceiling: an authenticated read, no write, no commit
-            status, body = request(port, "GET", "/api/v1/fx/rates", key, None)
-            status = 201 if status == 200 else status
-        else:
-            status, body = request(port, "POST", "/api/v1/fx/quotes", key, QUOTE_BODY)
-        if status == 201 and mode == "pairs":
-            quote_id = json.loads(body)["id"]
-            status, body = request(port, "POST", f"/api/v1/fx/quotes/{quote_id}/accept", key, None)
-        elapsed = time.perf_counter() - begun
-        if status == 201:
-            latencies.append(elapsed)
-            done += 1
-        else:
-            code = json.loads(body).get("code", str(status)) if body.startswith(b"{") else str(status)
-            errors[code] = errors.get(code, 0) + 1
-    out.put((latencies, errors, done))
+        try:
+            if mode == "rates":  # the stack's own ceiling: an authenticated read, no write, no commit
+                data = _expect(*exchange(port, rates_request), 200)
+                if not data.get("legs"):
+                    raise BadAnswer("rates_without_legs")
+            else:
+                sent += 1
+                payload = request_bytes("POST", "/api/v1/fx/quotes", key, port, QUOTE_BODY, f"{key_prefix}{sent}")
+                data = _expect(*exchange(port, payload), 201)
+                if data["status"] != "open" or data["sell"] != QUOTE_SELL or data["buy"]["currency"] != PAIR[1]:
+                    raise BadAnswer("quote_not_as_asked")
+                if mode == "pairs":
+                    sent += 1
+                    path = f"/api/v1/fx/quotes/{data['id']}/accept"
+                    payload = request_bytes("POST", path, key, port, b"", f"{key_prefix}{sent}")
+                    swap = _expect(*exchange(port, payload), 201)
+                    if swap["quote"] != data["id"] or swap["buy"] != data["buy"] or swap["sell"] != QUOTE_SELL:
+                        raise BadAnswer("swap_not_the_quote")
+        except BadAnswer as exc:
+            errors[exc.code] = errors.get(exc.code, 0) + 1
+            continue
+        latencies.append(time.perf_counter() - begun)
+        done += 1
+    out.put((latencies, errors, done, time.process_time() - cpu_started))
 
 
-def drive(port: int, keys: list[str], mode: str, seconds: float) -> dict:
+# --- where the CPU goes during a phase ------------------------------------------------------
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _process_cpu(pid: str) -> tuple[int, str, float] | None:
+    """(parent pid, command line, user + system CPU seconds) of one process, from /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+    return int(fields[1]), cmdline, (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def cpu_snapshot(server_pid: int, database: str) -> dict[str, float]:
+    """CPU seconds so far of the gunicorn processes, the bench database's backends, other PostgreSQL
+    processes (WAL writer, checkpointer, other databases) and the whole machine (every core, busy)."""
+    totals = {"gunicorn": 0.0, "postgres_backends": 0.0, "postgres_other": 0.0}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        found = _process_cpu(pid)
+        if found is None:
+            continue
+        ppid, cmdline, cpu = found
+        if int(pid) == server_pid or ppid == server_pid:
+            totals["gunicorn"] += cpu
+        elif cmdline.startswith("postgres:"):
+            totals["postgres_backends" if f" {database} " in cmdline else "postgres_other"] += cpu
+    cpu_line = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    idle = int(cpu_line[3]) + int(cpu_line[4])  # idle + iowait
+    totals["machine_busy"] = (sum(int(v) for v in cpu_line[:8]) - idle) / _TICK
+    return totals
+
+
+def drive(port: int, keys: list[str], mode: str, seconds: float, server_pid: int = 0, database: str = "") -> dict:
     out: mp.Queue = mp.Queue()
     start_at = time.time() + 1.0
     stop_at = start_at + seconds
     processes = [mp.Process(target=_client, args=(port, key, mode, start_at, stop_at, out)) for key in keys]
     for p in processes:
         p.start()
+    time.sleep(max(0.0, start_at - time.time()))
+    before = cpu_snapshot(server_pid, database)
+    time.sleep(max(0.0, stop_at - time.time()))
+    after = cpu_snapshot(server_pid, database)
     results = [out.get(timeout=seconds + 120) for _ in processes]
     for p in processes:
         p.join()
@@ -229,13 +331,24 @@ def drive(port: int, keys: list[str], mode: str, seconds: float) -> dict:
         for code, n in r[1].items():
             errors[code] = errors.get(code, 0) + n
     done = sum(r[2] for r in results)
+    # CPU milliseconds per completed operation (a quote, a pair, a read), by who spent them.
+    spent = {name: after[name] - before[name] for name in before}
+    spent["clients"] = sum(r[3] for r in results)
+    spent["unaccounted"] = spent["machine_busy"] - sum(v for k, v in spent.items() if k != "machine_busy")
     return {
         "per_s": done / seconds,
         "p50_ms": percentile(latencies, 50) * 1000,
         "p99_ms": percentile(latencies, 99) * 1000,
         "count": done,
         "errors": errors,
+        "cpu_ms_per_op": {name: round(value / max(done, 1) * 1000, 3) for name, value in spent.items()},
+        "cores_busy": round(spent["machine_busy"] / seconds, 2),
     }
+
+
+def cpu_split_line(phase: str, result: dict) -> str:
+    split = ", ".join(f"{name} {ms:.2f}" for name, ms in result["cpu_ms_per_op"].items())
+    return f"  CPU ms per {phase}: {split} (cores busy {result['cores_busy']:.2f} of {os.cpu_count()})"
 
 
 def cpu_per_call(keys: list[str], count: int = 300) -> dict[str, float]:
@@ -292,9 +405,11 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=CLIENTS)
     parser.add_argument("--workers", type=int, default=int(os.environ.get("FX_BENCH_WORKERS", WORKERS)))
     parser.add_argument("--port", type=int, default=int(os.environ.get("FX_BENCH_PORT", "8765")))
+    parser.add_argument("--skip-in-process", action="store_true", help="Skip the in-process CPU per call (iterating).")
     args = parser.parse_args()
 
     url = database_url()
+    database = urlparse(url).path.lstrip("/")
     setup_django()
     keys = prepare(args.clients)
     from django.conf import settings
@@ -303,20 +418,24 @@ def main() -> None:
     for name, value in SERVER_ENV.items():  # the same settings as the server, for the in-process phase
         if name.startswith(("FX_", "API_KEY_")):
             setattr(settings, name, int(value) if value.isdigit() else value)
-    cpu = cpu_per_call(keys)
+    cpu = {} if args.skip_in_process else cpu_per_call(keys)
     print("CPU per call in-process (ms): " + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items()))
     connections.close_all()
 
     server = start_server(args.port, args.workers)
     try:
         wait_ready(args.port, keys[0])
-        drive(args.port, keys, "quotes", min(3.0, args.seconds))  # warm-up: connections, caches, plans
-        quotes = drive(args.port, keys, "quotes", args.seconds)
+        measured = {"server_pid": server.pid, "database": database}
+        drive(args.port, keys, "quotes", min(3.0, args.seconds), **measured)  # warm-up: connections, caches, plans
+        quotes = drive(args.port, keys, "quotes", args.seconds, **measured)
         print(f"quotes: {quotes['count']} in {args.seconds:.0f} s, errors {quotes['errors']}")
-        pairs = drive(args.port, keys, "pairs", args.seconds)
+        print(cpu_split_line("quote", quotes))
+        pairs = drive(args.port, keys, "pairs", args.seconds, **measured)
         print(f"quote+accept pairs: {pairs['count']} in {args.seconds:.0f} s, errors {pairs['errors']}")
-        reads = drive(args.port, keys, "rates", min(10.0, args.seconds))
+        print(cpu_split_line("pair", pairs))
+        reads = drive(args.port, keys, "rates", min(10.0, args.seconds), **measured)
         print(f"GET /fx/rates (same stack, no write): {reads['per_s']:.0f}/s, p50 {reads['p50_ms']:.1f} ms")
+        print(cpu_split_line("read", reads))
     finally:
         stop_server(server)
 
@@ -335,10 +454,20 @@ def main() -> None:
         url,
         notes={
             "server": f"gunicorn, {args.workers} sync workers, the real app (config.wsgi) on PostgreSQL",
-            "clients": f"{args.clients} closed-loop client processes on the same machine, one connection per request",
+            "clients": (
+                f"{args.clients} closed-loop client processes on the same machine: raw-socket HTTP/1.1, one"
+                " connection per request, fresh Idempotency-Key per POST, status and JSON body checked"
+            ),
             "pair": f"{PAIR[0]} → {PAIR[1]}, fixed sell 125.00; every accept locks the same two fx_inventory rows",
             "seconds_per_phase": args.seconds,
-            "errors": {"quotes": quotes["errors"], "pairs": pairs["errors"]},
+            "errors": {"quotes": quotes["errors"], "pairs": pairs["errors"], "reads": reads["errors"]},
+            "cpu_ms_per_op": {
+                "quote": quotes["cpu_ms_per_op"],
+                "pair": pairs["cpu_ms_per_op"],
+                "read": reads["cpu_ms_per_op"],
+            },
+            "cores_busy": {"quotes": quotes["cores_busy"], "pairs": pairs["cores_busy"], "reads": reads["cores_busy"]},
+            "load_average_at_end": os.getloadavg()[0],
             "throttle_cache": os.environ.get("API_THROTTLE_CACHE_URL") or os.environ.get("CELERY_BROKER_URL", ""),
         },
     )

@@ -216,6 +216,13 @@ MIDDLEWARE.insert(
     "django_otp.middleware.OTPMiddleware",
 )
 MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+# What an /api/ request runs through (config/wsgi.py): the same security
+# headers as the portal, none of the session machinery a Bearer key never uses.
+API_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
 # Axes' backend comes first: it refuses a locked-out username before the
 # password is even checked.
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]

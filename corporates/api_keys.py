@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import secrets
 import string
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -143,15 +144,35 @@ def _api_key_lookup_sql() -> str:
 
 def _instance_from_row(model, alias: str, values, connection):
     """A model instance from its columns, converted as the ORM converts them (JSON, SQLite datetimes)."""
-    fields = model._meta.concrete_fields
+    attnames, converters = _row_converters(model, alias, connection)
     converted = []
-    for field, raw in zip(fields, values, strict=True):
-        col = field.get_col(alias)
+    for (col, field_converters), raw in zip(converters, values, strict=True):
         value = raw
-        for converter in connection.ops.get_db_converters(col) + col.get_db_converters(connection):
+        for converter in field_converters:
             value = converter(value, col, connection)
         converted.append(value)
-    return model.from_db(connection.alias, [f.attname for f in fields], converted)
+    return model.from_db(connection.alias, attnames, converted)
+
+
+_converters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _row_converters(model, alias: str, connection) -> tuple[list[str], list[tuple]]:
+    """The model's attnames and, per column, its ORM converters: looked up once per connection object.
+
+    They depend only on the fields and the database backend; asking for them
+    on every request cost ~5 % of one (docs/benchmarks.md, FX).
+    """
+    per_connection = _converters.setdefault(connection, {})
+    found = per_connection.get((model, alias))
+    if found is None:
+        fields = model._meta.concrete_fields
+        converters = []
+        for field in fields:
+            col = field.get_col(alias)
+            converters.append((col, connection.ops.get_db_converters(col) + col.get_db_converters(connection)))
+        found = per_connection[(model, alias)] = ([f.attname for f in fields], converters)
+    return found
 
 
 def _api_key_by_prefix(prefix: str) -> ApiKey | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -97,8 +98,33 @@ class Terms:
     tier_name: str
 
 
+# Every GET /fx/rates reads the terms: on PostgreSQL one SQL statement, not a
+# select_related() queryset compiled per request (a fifth of the request's
+# CPU, docs/benchmarks.md, FX).
+_TERMS_SQL = """
+SELECT tier.spread_bps, terms.single_swap_limit_usd, tier.name
+  FROM fx_enterprisefxterms terms
+  JOIN fx_pricingtier tier ON tier.id = terms.tier_id
+ WHERE terms.enterprise_id = %s
+"""
+
+
 def terms_for(*, enterprise: Enterprise) -> Terms:
-    return terms_from(EnterpriseFxTerms.objects.select_related("tier").filter(enterprise_id=enterprise.pk).first())
+    if not is_postgresql():
+        return terms_from(EnterpriseFxTerms.objects.select_related("tier").filter(enterprise_id=enterprise.pk).first())
+    with connection.cursor() as cursor:
+        cursor.execute(_TERMS_SQL, [enterprise.pk])
+        row = cursor.fetchone()
+    return _terms(*(row or (None, None, None)))
+
+
+def _terms(spread_bps: int | None, limit: Decimal | None, tier_name: str | None) -> Terms:
+    """Terms from a row's columns; without a terms row (all None) the settings' defaults."""
+    return Terms(
+        settings.FX_DEFAULT_SPREAD_BPS if spread_bps is None else spread_bps,
+        limit or Decimal(settings.FX_DEFAULT_SINGLE_SWAP_LIMIT_USD),
+        tier_name or "Default",
+    )
 
 
 def terms_from(row: EnterpriseFxTerms | None) -> Terms:
@@ -119,15 +145,25 @@ class PairRate:
 
 def indicative_rates(*, rates: CurrentRates, spread_bps: int) -> list[PairRate]:
     """Mid and client rate of each of the six pairs (indicative: a quote is what is firm)."""
-    return [
+    return list(_indicative_rates(tuple(sorted(rates.legs.items())), spread_bps))
+
+
+# A pure function of the legs and the spread, which change a few times a
+# minute at most, while every GET /fx/rates asks for it: the twelve exact
+# Fraction computations were an eighth of that request's CPU
+# (docs/benchmarks.md, FX). Remembered per process for the last few inputs.
+@functools.lru_cache(maxsize=32)
+def _indicative_rates(legs: tuple[tuple[str, Decimal], ...], spread_bps: int) -> tuple[PairRate, ...]:
+    by_currency = dict(legs)
+    return tuple(
         PairRate(
             sell,
             buy,
-            pricing.display_mid(rates.legs, sell=sell, buy=buy),
-            pricing.client_rate(rates.legs, sell=sell, buy=buy, spread_bps=spread_bps),
+            pricing.display_mid(by_currency, sell=sell, buy=buy),
+            pricing.client_rate(by_currency, sell=sell, buy=buy, spread_bps=spread_bps),
         )
         for sell, buy in pricing.pairs()
-    ]
+    )
 
 
 def quote_get(*, enterprise: Enterprise, public_id: str) -> Quote | None:
@@ -196,13 +232,8 @@ def terms_and_inventory(*, enterprise: Enterprise, currency: str) -> tuple[Terms
         cursor.execute(_TERMS_AND_INVENTORY_SQL, [enterprise.pk, currency])
         row = cursor.fetchone()
     balance, floor, spread_bps, limit, tier_name = row or (0, None, None, None, None)
-    default_limit = Decimal(settings.FX_DEFAULT_SINGLE_SWAP_LIMIT_USD)
-    terms = Terms(
-        settings.FX_DEFAULT_SPREAD_BPS if spread_bps is None else spread_bps,
-        limit or default_limit,
-        tier_name or "Default",
-    )
-    return terms, InventoryNow(money.from_minor(balance, currency), floor if floor is not None else Decimal(0))
+    inventory = InventoryNow(money.from_minor(balance, currency), floor if floor is not None else Decimal(0))
+    return _terms(spread_bps, limit, tier_name), inventory
 
 
 def inventory_now(*, currency: str) -> InventoryNow:

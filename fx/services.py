@@ -448,6 +448,11 @@ def _accept(enterprise: Enterprise, public_id: str, now: datetime, refused: list
         _insert_lean(swap, _SWAP_FIELDS)
     else:
         swap.save(force_insert=True)
+    # The public ids of the quote and the entry, as the swap history annotates
+    # them (fx.api.views.SwapListView): the API answers from what the accept
+    # knows, with no read of the swap after the commit.
+    swap.quote_public_id = quote.public_id
+    swap.journal_entry_public_id = posted.public_id
     return swap
 
 

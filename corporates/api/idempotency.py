@@ -13,6 +13,17 @@ checks that each one is). Then, per enterprise and key:
   ``idempotency_request_in_progress`` (retry shortly, you will get the replay);
 * a missing key is 400 ``idempotency_key_required``.
 
+One commit: the record is claimed, the operation runs and its answer is
+stored in ONE transaction, so a successful POST commits (and waits for the
+WAL on disk) once. A concurrent request with the same key waits on the
+record's unique index until that commit and then replays the answer. An
+operation that does not succeed (any exception, any non-2xx answer) rolls
+the whole transaction back and runs again the way below, with a claim of its
+own committed first, so that what a refusal keeps (the refusal's answer, an
+inventory alert) is written: a refusal costs two runs, a success one commit.
+A deadlock or serialization failure retries the whole transaction
+(``config.db.run_in_transaction``).
+
 Responses of 400 (the request did not validate) and 5xx (it did not
 complete) are not kept — the record is deleted — so the client can send the
 corrected request, or retry, with the same key. Other answers, successes and
@@ -33,12 +44,13 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.response import Response
 
 from config.api.exceptions import PROBLEM_CONTENT_TYPE, ProblemResponse
+from config.db import is_retryable, run_in_transaction
 from config.errors import DomainError
 from corporates.api.tenancy import request_enterprise
 from corporates.models import IdempotencyRecord, IdempotencyStatus
@@ -117,8 +129,8 @@ def _commit_without_waiting_for_disk() -> None:
     the record's deletion), and PostgreSQL flushes WAL in order, so that commit
     makes the claim durable too. If the server crashes before that, the claim
     is lost together with everything the request did, and a retry executes
-    afresh — the same outcome as a crash before the claim. This saves one of
-    the three WAL flushes every API POST waited for (docs/benchmarks.md, FX).
+    afresh — the same outcome as a crash before the claim. This is the path of
+    refusals and replays; a success commits once (``_execute_in_one_transaction``).
     Only when the claim is the outermost transaction: ``SET LOCAL`` inside a
     caller's transaction would change the caller's commit.
     """
@@ -161,6 +173,17 @@ def idempotent_execute(*, view, request, execute: Callable[[], Response]) -> Res
         raise _key_error("An Idempotency-Key is 1–255 printable ASCII characters.", "idempotency_key_invalid")
     enterprise = request_enterprise(request)
     request_hash = request_fingerprint(request=request, enterprise_public_id=enterprise.public_id)
+    try:
+        return _execute_in_one_transaction(
+            enterprise=enterprise,
+            api_key=request.auth,
+            key=key,
+            request_hash=request_hash,
+            request=request,
+            execute=execute,
+        )
+    except _NotCompleted:
+        pass  # rolled back: nothing of that run remains; run with a committed claim
     record, created = _claim(
         enterprise=enterprise, api_key=request.auth, key=key, request_hash=request_hash, request=request
     )
@@ -181,14 +204,106 @@ def idempotent_execute(*, view, request, execute: Callable[[], Response]) -> Res
         # request (or the retry) can run under it.
         record.delete()
         return response
+    _complete(record, response)
+    return response
+
+
+class _NotCompleted(Exception):
+    """The one-transaction run did not succeed (or met the key already used): roll it back."""
+
+
+_CLAIM_SQL = """
+INSERT INTO {table}
+       (enterprise_id, api_key_id, key, request_hash, method, path, status, response_content_type, created_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, '', %s)
+ON CONFLICT (enterprise_id, key) DO NOTHING
+RETURNING id
+"""
+
+
+def _execute_in_one_transaction(*, enterprise, api_key, key: str, request_hash: str, request, execute) -> Response:
+    """Claim, execute and complete in one transaction; ``_NotCompleted`` (all rolled back) unless it succeeded."""
+
+    def run() -> Response:
+        record = IdempotencyRecord(
+            enterprise=enterprise,
+            api_key=api_key,
+            key=key,
+            request_hash=request_hash,
+            method=request.method,
+            path=request.path[:500],
+            created_at=timezone.now(),
+        )
+        # A concurrent request holding this key (uncommitted) makes the INSERT
+        # wait for its end; if it committed, no row comes back and the other
+        # path replays (or refuses) it.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _CLAIM_SQL.format(table=IdempotencyRecord._meta.db_table),
+                [
+                    enterprise.pk,
+                    getattr(api_key, "pk", None),
+                    key,
+                    request_hash,
+                    record.method,
+                    record.path,
+                    IdempotencyStatus.IN_PROGRESS,
+                    record.created_at,
+                ],
+            )
+            row = cursor.fetchone()
+        if row is None:
+            raise _NotCompleted()
+        record.pk = row[0]
+        record._state.adding = False
+        try:
+            response = execute()
+        except OperationalError as exc:
+            if is_retryable(exc):
+                raise  # run_in_transaction runs it all again
+            raise _NotCompleted() from exc
+        except Exception as exc:
+            raise _NotCompleted() from exc
+        if not 200 <= response.status_code < 300:
+            raise _NotCompleted()
+        _complete(record, response)
+        return response
+
+    if connection.in_atomic_block:
+        # Inside a caller's transaction (the test suite's): a savepoint, so
+        # that rolling back undoes this run and only it.
+        with transaction.atomic():
+            return run()
+    return run_in_transaction(run)
+
+
+def _complete(record: IdempotencyRecord, response: Response) -> None:
     record.status = IdempotencyStatus.COMPLETED
     record.response_status = response.status_code
     record.response_content_type = PROBLEM_CONTENT_TYPE if isinstance(response, ProblemResponse) else "application/json"
     headers = {name: response[name] for name in _REPLAYED_HEADERS if response.has_header(name)}
     record.response_body = {"data": response.data, "headers": headers}
     record.completed_at = timezone.now()
-    record.save(update_fields=["status", "response_status", "response_content_type", "response_body", "completed_at"])
-    return response
+    fields = [IdempotencyRecord._meta.get_field(name) for name in _COMPLETED_FIELDS]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _complete_sql(connection.vendor),
+            [field.get_db_prep_save(getattr(record, field.attname), connection) for field in fields] + [record.pk],
+        )
+
+
+_COMPLETED_FIELDS = ("status", "response_status", "response_content_type", "response_body", "completed_at")
+
+
+@functools.cache
+def _complete_sql(vendor: str) -> str:
+    # Written once per process (per database vendor), with the values adapted
+    # by the model's own fields (get_db_prep_save: the JSON encoder, the
+    # datetime): what save(update_fields=...) sends, without compiling an
+    # UPDATE on every successful POST (docs/benchmarks.md, FX).
+    meta, quote = IdempotencyRecord._meta, connection.ops.quote_name
+    assignments = ", ".join(f"{quote(meta.get_field(name).column)} = %s" for name in _COMPLETED_FIELDS)
+    return f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
 
 
 def idempotent(handler: Callable) -> Callable:

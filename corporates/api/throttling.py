@@ -2,11 +2,12 @@
 
 A fixed window counted atomically, so every web worker counts against the
 same budget and concurrent requests cannot overshoot it. On Redis (the
-``api_throttle`` cache in production) the count is one round trip per
-request — ``INCR`` and ``EXPIRE`` in one ``MULTI`` — because the throttle runs
-on every API request and three round trips were a measurable part of one
-(docs/benchmarks.md, FX). Elsewhere (the embedded default) ``cache.add`` +
-``cache.incr``. Requests without a key (the schema, the docs) are not limited
+``api_throttle`` cache in production) the count is one round trip and one
+command per request — a Lua script that runs ``INCR`` and ``EXPIRE``
+atomically, called by its SHA — because the throttle runs on every API
+request: three round trips, and then a ``MULTI`` pipeline of four commands,
+were a measurable part of one (docs/benchmarks.md, FX). Elsewhere (the
+embedded default) ``cache.add`` + ``cache.incr``. Requests without a key (the schema, the docs) are not limited
 here.
 """
 
@@ -55,32 +56,38 @@ class ApiKeyRateThrottle(BaseThrottle):
         return self._wait
 
 
-_write_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# INCR, then (re-)arm the expiry, as one atomic step: the key never exists
+# without its expiry. Re-arming it on every request is harmless: the key names
+# its window.
+_INCR_WITH_EXPIRY_LUA = """
+local count = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return count
+"""
+
+_incr_scripts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _redis_write_client(cache: RedisCache):
-    """The cache's client for writes (always its first server), built once per cache object.
+def _redis_incr_script(cache: RedisCache):
+    """The counting script on the cache's write client (its first server), built once per cache object.
 
     Django's ``get_client`` builds a new ``redis.Redis`` on every call, and
     building one copies its table of ~170 response callbacks: a measurable
     share of a request. The client is thread-safe and shares the cache's
-    connection pool, which itself reconnects after a fork.
+    connection pool, which itself reconnects after a fork. The script is
+    called by SHA (EVALSHA) and loaded again by redis-py if the server lost it.
     """
-    client = _write_clients.get(cache._cache)
-    if client is None:
-        client = _write_clients[cache._cache] = cache._cache.get_client(write=True)
-    return client
+    script = _incr_scripts.get(cache._cache)
+    if script is None:
+        client = cache._cache.get_client(write=True)
+        script = _incr_scripts[cache._cache] = client.register_script(_INCR_WITH_EXPIRY_LUA)
+    return script
 
 
 def window_count_incr(cache: BaseCache, *, key: str, timeout: int) -> int:
     """Add one to the counter ``key`` (created at 0, expiring after ``timeout`` s); the new count."""
     if isinstance(cache, RedisCache):
-        full_key = cache.make_and_validate_key(key)
-        # MULTI: the key never exists without its expiry. Re-arming the expiry
-        # on every request is harmless: the key names its window.
-        with _redis_write_client(cache).pipeline(transaction=True) as pipe:
-            count, _ = pipe.incr(full_key).expire(full_key, timeout).execute()
-        return int(count)
+        return int(_redis_incr_script(cache)(keys=[cache.make_and_validate_key(key)], args=[timeout]))
     cache.add(key, 0, timeout=timeout)
     try:
         return cache.incr(key)

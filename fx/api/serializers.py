@@ -63,11 +63,12 @@ class QuoteSerializer(serializers.Serializer):
 
 class SwapSerializer(serializers.Serializer):
     id = serializers.CharField(source="public_id")
-    quote = serializers.CharField(source="quote.public_id")
+    # Annotated by the swap history's queryset, set by fx.services.quote_accept.
+    quote = serializers.CharField(source="quote_public_id")
     sell = MoneyField(source="sell_money")
     buy = MoneyField(source="buy_money")
     client_rate = serializers.DecimalField(max_digits=20, decimal_places=10)
-    journal_entry = serializers.CharField(source="journal_entry.public_id", help_text="The ledger entry (je_…).")
+    journal_entry = serializers.CharField(source="journal_entry_public_id", help_text="The ledger entry (je_…).")
     accepted_at = serializers.DateTimeField()
 
 

@@ -8,6 +8,7 @@ same swap), quoting and accepting need the ``fx`` scope.
 from __future__ import annotations
 
 import django_filters
+from django.db.models import F
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
@@ -19,6 +20,7 @@ from config import money
 from config.api.filters import UtcIsoDateTimeFilter
 from config.api.pagination import ApiCursorPagination
 from config.api.renderers import CSVRenderer
+from config.api.shaping import represent
 from corporates.api.idempotency import idempotent
 from corporates.api.tenancy import EnterpriseScopedMixin, request_enterprise
 from corporates.models import ApiScope
@@ -41,7 +43,7 @@ class QuoteCreateView(APIView):
         serializer = QuoteCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         quote = services.quote_create(enterprise=request_enterprise(request), **serializer.validated_data)
-        return Response(QuoteSerializer(quote).data, status=status.HTTP_201_CREATED)
+        return Response(represent(QuoteSerializer, quote), status=status.HTTP_201_CREATED)
 
 
 class QuoteDetailView(EnterpriseScopedMixin, generics.RetrieveAPIView):
@@ -61,8 +63,7 @@ class QuoteAcceptView(APIView):
     @idempotent
     def post(self, request, id: str):
         swap = services.quote_accept(enterprise=request_enterprise(request), public_id=id)
-        swap = Swap.objects.select_related("quote", "journal_entry").get(pk=swap.pk)  # after the commit: one read
-        return Response(SwapSerializer(swap).data, status=status.HTTP_201_CREATED)
+        return Response(represent(SwapSerializer, swap), status=status.HTTP_201_CREATED)
 
 
 class RatesView(APIView):
@@ -80,7 +81,7 @@ class RatesView(APIView):
             ],
             "pairs": [] if rates.missing else selectors.indicative_rates(rates=rates, spread_bps=terms.spread_bps),
         }
-        return Response(RatesSerializer(payload).data)
+        return Response(represent(RatesSerializer, payload))
 
 
 class SwapFilter(django_filters.FilterSet):
@@ -105,7 +106,9 @@ class SwapPagination(ApiCursorPagination):
 
 
 class SwapListView(EnterpriseScopedMixin, generics.ListAPIView):
-    queryset = Swap.objects.select_related("quote", "journal_entry")
+    queryset = Swap.objects.annotate(
+        quote_public_id=F("quote__public_id"), journal_entry_public_id=F("journal_entry__public_id")
+    )
     serializer_class = SwapSerializer
     filterset_class = SwapFilter
     pagination_class = SwapPagination

@@ -174,26 +174,40 @@ def test_a_request_that_did_not_validate_leaves_the_key_free(client_a):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_only_the_claim_commits_without_waiting_for_disk(make_enterprise, make_client):
-    # The claim alone is asynchronous: the operation and the completion commit
-    # synchronously and so make it durable (corporates/api/idempotency.py).
+def test_a_successful_post_claims_executes_and_completes_in_one_transaction(make_enterprise, make_client):
+    # One commit per POST (corporates/api/idempotency.py): the claim, the
+    # operation and the stored answer share one transaction, committed
+    # synchronously like any money-moving commit.
     from django.test.utils import CaptureQueriesContext
 
     client = make_client(make_enterprise())
+    client.get("/api/v1/me")  # the key's last_used_at write (at most once a minute) happens here
     with CaptureQueriesContext(connection) as queries:
-        response = client.post("/api/v1/webhook-endpoints", ENDPOINT, format="json", HTTP_IDEMPOTENCY_KEY="k-async")
+        response = client.post("/api/v1/webhook-endpoints", ENDPOINT, format="json", HTTP_IDEMPOTENCY_KEY="k-once")
 
     assert response.status_code == 201
     statements = [q["sql"] for q in queries.captured_queries]
-    async_commits = [i for i, sql in enumerate(statements) if "synchronous_commit" in sql]
-    assert len(async_commits) == 1
-    claim_insert = next(
-        i for i, sql in enumerate(statements) if sql.startswith('INSERT INTO "corporates_idempotencyrecord"')
-    )
-    assert statements[async_commits[0] - 1] == "BEGIN" and async_commits[0] + 1 == claim_insert
-    with connection.cursor() as cursor:  # SET LOCAL ended with the claim's transaction
-        cursor.execute("SHOW synchronous_commit")
-        assert cursor.fetchone()[0] == "on"
-    record = IdempotencyRecord.objects.get(key="k-async")
+    assert not [sql for sql in statements if "synchronous_commit" in sql]
+    begins = [i for i, sql in enumerate(statements) if sql == "BEGIN"]
+    assert len(begins) == 1, statements
+    claim = next(i for i, sql in enumerate(statements) if "INTO corporates_idempotencyrecord" in sql)
+    completion = next(i for i, sql in enumerate(statements) if sql.startswith('UPDATE "corporates_idempotencyrecord"'))
+    assert begins[0] < claim < completion
+    record = IdempotencyRecord.objects.get(key="k-once")
     assert record.status == "completed" and record.response_status == 201
     assert WebhookEndpoint.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_post_is_rolled_back_then_recorded_by_a_committed_claim(make_enterprise, make_client):
+    # A refusal undoes its one-transaction run entirely, then runs again behind
+    # a claim of its own: the refusal is stored and replayed, nothing else kept.
+    client = make_client(make_enterprise())
+    bad = {"url": "ftp://nope", "event_types": ["*"]}
+    first = client.post("/api/v1/webhook-endpoints", bad, format="json", HTTP_IDEMPOTENCY_KEY="k-refused")
+    again = client.post("/api/v1/webhook-endpoints", bad, format="json", HTTP_IDEMPOTENCY_KEY="k-refused")
+
+    assert first.status_code == again.status_code and 400 < first.status_code < 500
+    assert again["Idempotent-Replayed"] == "true" and again.json() == first.json()
+    assert IdempotencyRecord.objects.filter(key="k-refused").count() == 1
+    assert not WebhookEndpoint.objects.exists()

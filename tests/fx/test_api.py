@@ -6,7 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from fx.models import Swap
+from fx import selectors
+from fx.models import EnterpriseFxTerms, PricingTier, Swap
 from settlement.ledger.selectors import ledger_verify
 
 QUOTES = "/api/v1/fx/quotes"
@@ -200,3 +201,47 @@ def test_a_quote_past_its_expiry_reads_as_expired(funded, rates, inventory, api_
     assert body["sell"] == {"amount": "5.00", "currency": "USD"}
     response = _post(api_client_for(enterprise), f"{QUOTES}/{quote.public_id}/accept")
     assert (response.status_code, response.json()["code"]) == (409, "quote_expired")
+
+
+def test_rates_show_the_enterprises_own_tier(funded, freeze_rates, api_client_for):
+    enterprise = funded()
+    EnterpriseFxTerms.objects.create(enterprise=enterprise, tier=PricingTier.objects.create(name="Gold", spread_bps=10))
+
+    body = api_client_for(enterprise).get("/api/v1/fx/rates").json()
+
+    assert body["spread_bps"] == 10
+    usd_hkd = next(p for p in body["pairs"] if (p["sell_currency"], p["buy_currency"]) == ("USD", "HKD"))
+    assert usd_hkd["client_rate"] == "7.8044877000"  # 7.8123 less 10 bps
+
+
+def test_terms_come_from_the_tier_or_the_settings_defaults(funded, settings):
+    with_terms, without = funded(), funded()
+    EnterpriseFxTerms.objects.create(
+        enterprise=with_terms,
+        tier=PricingTier.objects.create(name="Gold", spread_bps=10),
+        single_swap_limit_usd=Decimal("5000.00"),
+    )
+    settings.FX_DEFAULT_SPREAD_BPS = 30
+    settings.FX_DEFAULT_SINGLE_SWAP_LIMIT_USD = "250000.00"
+
+    assert selectors.terms_for(enterprise=with_terms) == selectors.Terms(10, Decimal("5000.00"), "Gold")
+    assert selectors.terms_for(enterprise=without) == selectors.Terms(30, Decimal("250000.00"), "Default")
+
+
+def test_rates_follow_each_publication_and_spread(funded, publish, freeze_rates, api_client_for):
+    # The pairs are remembered per (legs, spread): new legs or another tier are new pairs.
+    enterprise = funded()
+    client = api_client_for(enterprise)
+
+    def usd_hkd() -> tuple[str, str]:
+        pair = next(p for p in client.get("/api/v1/fx/rates").json()["pairs"] if p["buy_currency"] == "HKD")
+        return pair["mid_rate"], pair["client_rate"]
+
+    before = usd_hkd()
+    publish(legs={"HKD": Decimal("7.8400"), "CNH": Decimal("7.1042")})
+    after = usd_hkd()
+    EnterpriseFxTerms.objects.create(enterprise=enterprise, tier=PricingTier.objects.create(name="Gold", spread_bps=10))
+
+    assert before == ("7.8123000000", "7.7888631000")
+    assert after == ("7.8400000000", "7.8164800000")
+    assert usd_hkd() == ("7.8400000000", "7.8321600000")
