@@ -9,7 +9,7 @@ handler built with ``settings.API_MIDDLEWARE`` — the security headers
 other path (portal, admin, webhooks, static files) to Django's handler with
 the full ``MIDDLEWARE``. Errors under /api/ are problem details either way:
 DRF's exception handler and the URLconf's handler404/500 produce them, not
-middleware. The test client always builds the full stack; tests/api/test_wsgi.py
+middleware. The test client always builds the full stack; tests/api/test_wsgi_entry.py
 drives this entry point itself.
 """
 
