@@ -129,10 +129,9 @@ def _terms(spread_bps: int | None, limit: Decimal | None, tier_name: str | None)
 
 def terms_from(row: EnterpriseFxTerms | None) -> Terms:
     """Terms from an already loaded row (or the settings' defaults without one)."""
-    default_limit = Decimal(settings.FX_DEFAULT_SINGLE_SWAP_LIMIT_USD)
     if row is None:
-        return Terms(settings.FX_DEFAULT_SPREAD_BPS, default_limit, "Default")
-    return Terms(row.tier.spread_bps, row.single_swap_limit_usd or default_limit, row.tier.name)
+        return _terms(None, None, None)
+    return _terms(row.tier.spread_bps, row.single_swap_limit_usd, row.tier.name)
 
 
 @dataclass(frozen=True)
