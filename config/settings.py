@@ -269,10 +269,22 @@ FX_MANUAL_RATE_BOUNDS = {"HKD": ("7.75", "7.85"), "CNH": ("6.00", "8.50")}
 # The simulated feed's bounded random walk per USD leg (units per 1 USD;
 # Decimal strings). HKD stays inside the 7.75–7.85 band of the peg.
 FX_SIMULATED_LEGS = {
-    "HKD": {"reference": "7.8000", "low": "7.7500", "high": "7.8500", "step": "0.0001", "max_steps": 5,
-            "reversion": "0.05"},
-    "CNH": {"reference": "7.1000", "low": "6.9500", "high": "7.2500", "step": "0.0001", "max_steps": 10,
-            "reversion": "0.05"},
+    "HKD": {
+        "reference": "7.8000",
+        "low": "7.7500",
+        "high": "7.8500",
+        "step": "0.0001",
+        "max_steps": 5,
+        "reversion": "0.05",
+    },
+    "CNH": {
+        "reference": "7.1000",
+        "low": "6.9500",
+        "high": "7.2500",
+        "step": "0.0001",
+        "max_steps": 10,
+        "reversion": "0.05",
+    },
 }
 
 # --- obligations and netting (issue 6) ---------------------------------------------
@@ -355,6 +367,12 @@ CACHES["api_throttle"] = (
     if API_THROTTLE_CACHE_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "api-throttle"}
 )
+# Cross-process flags (config/flags.py), in the same Redis; per process without one.
+CACHES["coordination"] = (
+    {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": API_THROTTLE_CACHE_URL}
+    if API_THROTTLE_CACHE_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "coordination"}
+)
 # Webhooks: each delivery is retried with exponential backoff (base · 2^n,
 # capped) until WEBHOOK_RETRY_WINDOW after it was created.
 WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "10"))
@@ -403,6 +421,13 @@ RESERVE_CUSTODIAN_ACCOUNTS = {
 REDEMPTION_PAYOUT_SWEEP_AFTER_S = int(os.environ.get("REDEMPTION_PAYOUT_SWEEP_AFTER_S", "60"))
 # The Celery queue of payout creation (workers that reach the bank listen on it).
 REDEMPTION_PAYOUT_QUEUE = os.environ.get("REDEMPTION_PAYOUT_QUEUE", "default")
+# The payout dispatcher (settlement.redemptions.services.payouts_dispatch):
+# redemptions claimed per statement, how long a claim keeps them from other
+# dispatchers, and how long a queued dispatch stands for every approval after
+# it before the next approval queues another (its message may have been lost).
+REDEMPTION_PAYOUT_BATCH = int(os.environ.get("REDEMPTION_PAYOUT_BATCH", "25"))
+REDEMPTION_PAYOUT_CLAIM_S = int(os.environ.get("REDEMPTION_PAYOUT_CLAIM_S", "60"))
+REDEMPTION_PAYOUT_WAKE_TTL_S = int(os.environ.get("REDEMPTION_PAYOUT_WAKE_TTL_S", "5"))
 # Redemptions whose deadline is this close count as "at risk" in the back office.
 REDEMPTION_AT_RISK_HOURS = int(os.environ.get("REDEMPTION_AT_RISK_HOURS", "4"))
 # A ledger/custodian difference must persist this long (a second look) before it

@@ -70,6 +70,16 @@ def redemption_payout_task(self, *, redemption_id: int) -> None:
         raise self.retry(exc=exc, countdown=min(2**self.request.retries, 60)) from exc
 
 
+@shared_task(
+    name="settlement.redemption_payouts_dispatch", queue="default", acks_late=True, time_limit=600, soft_time_limit=580
+)
+def redemption_payouts_dispatch_task() -> int:
+    """Create the payouts of every approved redemption that has none (queued by approvals, coalesced)."""
+    from settlement.redemptions.services import payouts_dispatch
+
+    return payouts_dispatch()
+
+
 @shared_task(name="settlement.redemption_payout_sweep", queue="default", time_limit=120, soft_time_limit=100)
 def redemption_payout_sweep_task() -> int:
     """Queue again the payouts of approved redemptions that have none recorded (lost task, dead worker)."""

@@ -188,3 +188,52 @@ def redemption_for_payout(*, redemption_id: int):
     if not found:
         raise Redemption.DoesNotExist(f"No redemption {redemption_id}.")
     return found[0]
+
+
+# --- the payout dispatcher: claiming a batch -----------------------------------------------------
+
+_CLAIMABLE = """
+SELECT id FROM settlement_redemption
+ WHERE state = %(processing)s AND payout_id IS NULL
+   AND (payout_claimed_until IS NULL OR payout_claimed_until < %(now)s)
+ ORDER BY id LIMIT %(limit)s
+"""
+
+_CLAIM_SQL = f"""
+WITH r AS (
+  UPDATE settlement_redemption
+     SET payout_attempts = payout_attempts + 1, payout_claimed_until = %(until)s
+   WHERE id IN ({_CLAIMABLE} FOR UPDATE SKIP LOCKED)
+     AND state = %(processing)s AND payout_id IS NULL
+  RETURNING *)
+{_PAYOUT_SQL.replace("FROM settlement_redemption r", "FROM r").replace("WHERE r.id = %s", "ORDER BY r.id")}
+"""
+
+
+def redemptions_claim_for_payout(*, now: datetime, until: datetime, limit: int) -> list:
+    """Claim up to ``limit`` approved redemptions that have no payout and no live claim; each comes
+    as ``redemption_for_payout`` gives it, its ``payout_attempts`` already counted.
+
+    One statement on PostgreSQL: ``SKIP LOCKED`` lets dispatchers running at
+    once take disjoint batches, and the claim (``payout_claimed_until``)
+    keeps the rows from the next dispatcher until the bank has answered. In
+    READ COMMITTED the UPDATE re-checks its row after any wait, so a
+    redemption that got its payout meanwhile is not claimed. SQLite (one
+    writer at a time) takes the ids first, then claims and reads them.
+    """
+    from settlement.redemptions.models import Redemption, RedemptionState
+
+    adapt = connection.ops.adapt_datetimefield_value
+    params = {"processing": RedemptionState.PROCESSING.value, "now": adapt(now), "until": adapt(until), "limit": limit}
+    if is_postgresql():
+        return list(Redemption.objects.raw(_CLAIM_SQL, params))
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIMABLE, params)
+        ids = [row[0] for row in cursor.fetchall()]
+        for pk in ids:
+            cursor.execute(
+                "UPDATE settlement_redemption SET payout_attempts = payout_attempts + 1, payout_claimed_until = %s"
+                " WHERE id = %s",
+                [params["until"], pk],
+            )
+    return [redemption_for_payout(redemption_id=pk) for pk in ids]

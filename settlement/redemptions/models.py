@@ -81,6 +81,10 @@ class Redemption(models.Model):
 
     payout_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
     payout_attempts = models.PositiveIntegerField(default=0)
+    # Set by the payout dispatcher that claimed the redemption (see
+    # redemptions_claim_for_payout): another dispatcher skips it until then, and
+    # after it a dispatcher that died mid-batch no longer holds it.
+    payout_claimed_until = models.DateTimeField(null=True, blank=True)
     failure_code = models.CharField(max_length=64, blank=True, default="")
     failure_message = models.CharField(max_length=500, blank=True, default="")
 
@@ -115,6 +119,12 @@ class Redemption(models.Model):
         indexes = [
             models.Index(fields=["enterprise", "currency", "requested_at"], name="redemption_daily_idx"),
             models.Index(fields=["state", "deadline_at"], name="redemption_state_deadline_idx"),
+            # The dispatcher's scan: approved, no payout yet (a handful of rows however long the history).
+            models.Index(
+                fields=["id"],
+                name="redemption_awaiting_payout_idx",
+                condition=Q(state=RedemptionState.PROCESSING, payout_id__isnull=True),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -3,7 +3,7 @@
 See ``settlement.redemptions.models`` for the accounting model. The flow:
 
     request ─┬─ at or below the threshold ─────────────┬─ approve: wallet → in transit (one entry),
-             └─ above: awaiting approval ── approve ──┘   then, on commit, a Celery task asks the bank
+             └─ above: awaiting approval ── approve ──┘   then, on commit, a Celery dispatch asks the bank
                           └─ cancel (before approval)      for the payout (key derived from the redemption)
 
     payout.paid   → in transit → reserve, paid      payout.failed → in transit → wallet, failed
@@ -48,8 +48,13 @@ from corporates.services import enterprise_require_active
 from settlement.ledger.models import Account, AccountKind, EntryKind
 from settlement.ledger.selectors import platform_account, wallet_for
 from settlement.ledger.services import Leg, ledger_post
-from settlement.rails import RailsClient, RailsIdempotencyError, RailsInvalidRequest, rails_client
-from settlement.redemptions.facts import redemption_for_payout, redemptions_lock_for_settling, request_facts_lock
+from settlement.rails import RailsClient, RailsError, RailsIdempotencyError, RailsInvalidRequest, rails_client
+from settlement.redemptions.facts import (
+    redemption_for_payout,
+    redemptions_claim_for_payout,
+    redemptions_lock_for_settling,
+    request_facts_lock,
+)
 from settlement.redemptions.models import LIVE_STATES, PayoutDestination, Redemption, RedemptionState
 from settlement.webhooks_in import BankEvent
 
@@ -264,7 +269,7 @@ def redemption_request(
             # approved, carrying it (one INSERT instead of an INSERT and an UPDATE).
             _burn(redemption, approver=None, debit_id=facts.wallet_id, in_transit_id=facts.in_transit_id)
             redemption.save(force_insert=True)
-            _payout_enqueue_on_commit(redemption)
+            transaction.on_commit(payouts_wake)
         return redemption
 
     return run_in_transaction(request)
@@ -295,10 +300,6 @@ def _burn(redemption: Redemption, *, approver: Actor | None, debit_id: int, in_t
     redemption.debit_entry_id = result.entry_id
 
 
-def _payout_enqueue_on_commit(redemption: Redemption) -> None:
-    transaction.on_commit(lambda: payout_enqueue(redemption_id=redemption.pk))
-
-
 def _approve(redemption: Redemption, *, approver: Actor) -> None:
     """Burn (see ``_burn``) and record the approval of a redemption that awaited it; queue its payout."""
     debit = wallet_for(enterprise=redemption.enterprise, currency=redemption.currency)
@@ -312,7 +313,7 @@ def _approve(redemption: Redemption, *, approver: Actor) -> None:
         approved_by=redemption.approved_by,
         approved_by_key=redemption.approved_by_key,
     )
-    _payout_enqueue_on_commit(redemption)
+    transaction.on_commit(payouts_wake)
 
 
 def redemption_approve(*, redemption: Redemption, actor: Actor) -> Redemption:
@@ -356,16 +357,89 @@ def redemption_cancel(*, redemption: Redemption, actor: Actor) -> Redemption:
 # --- the payout -------------------------------------------------------------------------------
 
 
-def payout_enqueue(*, redemption_id: int) -> None:
-    """Queue the payout task; if the broker is down, the sweep finds the redemption later."""
+def payout_enqueue(*, redemption_id: int, countdown: float | None = None) -> None:
+    """Queue the payout task of one redemption (a retry, the sweep); if the broker is down, the sweep finds it later."""
     from settlement.tasks import redemption_payout_task
 
     try:
         redemption_payout_task.apply_async(
-            kwargs={"redemption_id": redemption_id}, queue=settings.REDEMPTION_PAYOUT_QUEUE
+            kwargs={"redemption_id": redemption_id}, queue=settings.REDEMPTION_PAYOUT_QUEUE, countdown=countdown
         )
     except Exception:
         logger.exception("could not queue the payout of redemption %s; the sweep will", redemption_id)
+
+
+def _wake_flag() -> str:
+    # Per queue: the dispatch it stands for runs on the workers of that queue.
+    return f"settlement:payouts:dispatch-queued:{settings.REDEMPTION_PAYOUT_QUEUE}"
+
+
+def payouts_wake() -> None:
+    """After an approval commits: make sure a payout dispatch starts after this moment.
+
+    A dispatch (``payouts_dispatch``) pays out every approved redemption that
+    has no payout, not only the one that woke it, so a dispatch that is queued
+    and has not started yet serves every approval that commits before it
+    starts: those send no message of their own (a Celery message is most of
+    an approval's own CPU). The flag that says "queued, not started" is set
+    here (SET NX) and cleared by the dispatch before it looks for work; an
+    approval committed after that look finds it clear and queues the next
+    dispatch. The flag expires (``REDEMPTION_PAYOUT_WAKE_TTL_S``) in case its
+    message is lost; the sweep remains the last resort. With no shared Redis,
+    or eager tasks, every call queues.
+    """
+    from celery import current_app
+
+    from config import flags
+    from settlement.tasks import redemption_payouts_dispatch_task
+
+    try:
+        if (
+            flags.flags_shared()
+            and not current_app.conf.task_always_eager
+            and not flags.flag_raise(_wake_flag(), ttl_seconds=settings.REDEMPTION_PAYOUT_WAKE_TTL_S)
+        ):
+            return  # a dispatch is queued and will find this redemption
+        redemption_payouts_dispatch_task.apply_async(queue=settings.REDEMPTION_PAYOUT_QUEUE)
+    except Exception:
+        logger.exception("could not queue a payout dispatch; the sweep will")
+
+
+def payouts_dispatch(*, batch_size: int | None = None) -> int:
+    """Create the payout of every approved redemption that has none; the number created.
+
+    Claims them a batch at a time (``redemptions_claim_for_payout``: one
+    statement, disjoint between dispatchers running at once) and asks the
+    bank for each as ``redemption_payout_create`` does, with the same
+    Idempotency-Key. A redemption whose payout the bank could not take now
+    (outage, timeout) goes to its own task, retried with backoff; the batch
+    goes on. Anything else is logged, and the claim expires for the sweep.
+    """
+    from config import flags
+
+    if flags.flags_shared():
+        flags.flag_lower(_wake_flag())  # before the first look: see payouts_wake
+    size = batch_size or settings.REDEMPTION_PAYOUT_BATCH
+    made = 0
+    while True:
+        now = timezone.now()
+        claimed = redemptions_claim_for_payout(
+            now=now, until=now + timedelta(seconds=settings.REDEMPTION_PAYOUT_CLAIM_S), limit=size
+        )
+        for redemption in claimed:
+            try:
+                _payout_make(redemption)
+                made += 1
+            except RailsError as exc:
+                if not exc.retryable:
+                    logger.exception("the bank refused the payout of %s; left for the sweep", redemption.public_id)
+                    continue
+                logger.warning("payout of %s: %s; its own task retries it", redemption.public_id, exc)
+                payout_enqueue(redemption_id=redemption.pk, countdown=1)
+            except Exception:
+                logger.exception("payout of %s failed; its claim expires for the sweep", redemption.public_id)
+        if len(claimed) < size:
+            return made
 
 
 _clients: dict[tuple, RailsClient] = {}
@@ -431,6 +505,11 @@ def redemption_payout_create(*, redemption_id: int) -> Redemption:
         cursor.execute(
             "UPDATE settlement_redemption SET payout_attempts = payout_attempts + 1 WHERE id = %s", [redemption.pk]
         )
+    return _payout_make(redemption)
+
+
+def _payout_make(redemption: Redemption) -> Redemption:
+    """The payout request and its record, for a redemption read by ``redemption_for_payout`` (or claimed)."""
     rails = _rails()
     try:
         destination = _destination_for(redemption, rails)
