@@ -200,12 +200,12 @@ SELECT id FROM settlement_redemption
 """
 
 _CLAIM_SQL = f"""
-WITH r AS (
-  UPDATE settlement_redemption
-     SET payout_attempts = payout_attempts + 1, payout_claimed_until = %(until)s
-   WHERE id IN ({_CLAIMABLE} FOR UPDATE SKIP LOCKED)
-     AND state = %(processing)s AND payout_id IS NULL
-  RETURNING *)
+WITH picked AS ({_CLAIMABLE} FOR UPDATE SKIP LOCKED),
+r AS (
+  UPDATE settlement_redemption u
+     SET payout_attempts = u.payout_attempts + 1, payout_claimed_until = %(until)s
+    FROM picked WHERE u.id = picked.id
+  RETURNING u.*)
 {_PAYOUT_SQL.replace("FROM settlement_redemption r", "FROM r").replace("WHERE r.id = %s", "ORDER BY r.id")}
 """
 
@@ -216,10 +216,13 @@ def redemptions_claim_for_payout(*, now: datetime, until: datetime, limit: int) 
 
     One statement on PostgreSQL: ``SKIP LOCKED`` lets dispatchers running at
     once take disjoint batches, and the claim (``payout_claimed_until``)
-    keeps the rows from the next dispatcher until the bank has answered. In
-    READ COMMITTED the UPDATE re-checks its row after any wait, so a
-    redemption that got its payout meanwhile is not claimed. SQLite (one
-    writer at a time) takes the ids first, then claims and reads them.
+    keeps the rows from the next dispatcher until the bank has answered. The
+    rows are picked in a CTE, which runs once: written as ``UPDATE … WHERE id
+    IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)``, PostgreSQL may run the
+    subquery again and claim more than ``limit`` (the concurrency test saw 6
+    for 4). In READ COMMITTED the row lock re-checks the row's latest
+    version, so a redemption that got its payout meanwhile is not claimed.
+    SQLite (one writer at a time) takes the ids first, then claims and reads them.
     """
     from settlement.redemptions.models import Redemption, RedemptionState
 
