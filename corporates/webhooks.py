@@ -43,10 +43,10 @@ import httpx
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from config.db import run_in_transaction
+from config.db import is_postgresql, run_in_transaction
 from config.errors import DomainError
 from corporates.api_keys import member_require_admin
 from corporates.models import (
@@ -210,22 +210,72 @@ def event_emit(
         raise TypeError("Event data is a JSON object.")
     # Refuse what JSON cannot carry exactly (Decimal, datetime, float NaN) at
     # the emitter, where the mistake is, not at delivery time.
-    json.dumps(data, allow_nan=False)
+    payload = json.dumps(data, allow_nan=False)
     if (enterprise is None) == (enterprise_id is None):
         raise TypeError("Name the enterprise, or its id: one of them.")
     owner_id = enterprise.pk if enterprise is not None else enterprise_id
 
     def emit() -> WebhookEvent:
-        event = WebhookEvent.objects.create(enterprise_id=owner_id, type=type, data=data)
-        endpoints = [
-            endpoint
-            for endpoint in WebhookEndpoint.objects.filter(enterprise_id=owner_id, deleted_at__isnull=True)
-            if subscription_matches(endpoint.event_types, type)
-        ]
-        _deliveries_create(event, endpoints, is_resend=False)
+        if is_postgresql():
+            event, subscribed = _event_insert(owner_id, type, data, payload)
+        else:
+            event = WebhookEvent.objects.create(enterprise_id=owner_id, type=type, data=data)
+            subscribed = WebhookEndpoint.objects.filter(enterprise_id=owner_id, deleted_at__isnull=True).values_list(
+                "id", "event_types"
+            )
+        endpoint_ids = [pk for pk, types in subscribed if subscription_matches(types, type)]
+        _deliveries_create(event, endpoint_ids, is_resend=False)
         return event
 
     return run_in_transaction(emit)
+
+
+_EVENT_INSERT_SQL = """
+WITH event AS (
+  INSERT INTO corporates_webhookevent (public_id, enterprise_id, type, data, created_at)
+  VALUES (%s, %s, %s, %s::jsonb, %s) RETURNING id)
+SELECT event.id, endpoint.id, endpoint.event_types::text
+  FROM event LEFT JOIN corporates_webhookendpoint endpoint
+    ON endpoint.enterprise_id = %s AND endpoint.deleted_at IS NULL
+"""
+
+
+def _event_insert(
+    owner_id: int,
+    type: str,
+    data: dict[str, Any],
+    payload: str,  # noqa: A002
+) -> tuple[WebhookEvent, list[tuple[int, list[str]]]]:
+    """Insert the event and read the owner's live endpoints in one statement (PostgreSQL).
+
+    Every money movement announces itself, so this runs inside the hottest
+    transactions (a redemption's payout.paid holds the shared in-transit
+    account's lock until it commits); the ORM's INSERT and SELECT cost twice
+    the round trips and most of the CPU of the whole emit.
+    """
+    event = WebhookEvent(
+        public_id=WebhookEvent._meta.get_field("public_id").get_default(),
+        enterprise_id=owner_id,
+        type=type,
+        data=data,
+        created_at=timezone.now(),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _EVENT_INSERT_SQL,
+            [
+                event.public_id,
+                owner_id,
+                type,
+                payload,
+                connection.ops.adapt_datetimefield_value(event.created_at),
+                owner_id,
+            ],
+        )
+        rows = cursor.fetchall()
+    event.pk = rows[0][0]
+    event._state.adding = False
+    return event, [(pk, json.loads(types)) for _, pk, types in rows if pk is not None]
 
 
 def webhook_event_resend(*, event: WebhookEvent, endpoint: WebhookEndpoint | None = None) -> list[WebhookDelivery]:
@@ -239,23 +289,21 @@ def webhook_event_resend(*, event: WebhookEvent, endpoint: WebhookEndpoint | Non
             raise ValueError("The endpoint belongs to another enterprise.")
         if not endpoint.is_active:
             raise WebhookEndpointDeleted()
-        endpoints = [endpoint]
+        endpoint_ids = [endpoint.pk]
     else:
-        endpoints = [
-            candidate
+        endpoint_ids = [
+            candidate.pk
             for candidate in WebhookEndpoint.objects.filter(enterprise_id=event.enterprise_id, deleted_at__isnull=True)
             if subscription_matches(candidate.event_types, event.type)
         ]
-    return run_in_transaction(lambda: _deliveries_create(event, endpoints, is_resend=True))
+    return run_in_transaction(lambda: _deliveries_create(event, endpoint_ids, is_resend=True))
 
 
-def _deliveries_create(
-    event: WebhookEvent, endpoints: list[WebhookEndpoint], *, is_resend: bool
-) -> list[WebhookDelivery]:
+def _deliveries_create(event: WebhookEvent, endpoint_ids: list[int], *, is_resend: bool) -> list[WebhookDelivery]:
     now = timezone.now()
     deliveries = [
-        WebhookDelivery.objects.create(event=event, endpoint=endpoint, next_attempt_at=now, is_resend=is_resend)
-        for endpoint in endpoints
+        WebhookDelivery.objects.create(event=event, endpoint_id=pk, next_attempt_at=now, is_resend=is_resend)
+        for pk in endpoint_ids
     ]
     for delivery in deliveries:
         transaction.on_commit(lambda delivery_id=delivery.id: _enqueue(delivery_id))
