@@ -47,6 +47,12 @@ def flag_raise(name: str, *, ttl_seconds: int) -> bool:
     return bool(client.set(cache.make_and_validate_key(name), b"1", nx=True, ex=ttl_seconds))
 
 
+def flag_renew(name: str, *, ttl_seconds: int) -> None:
+    """Set the flag, or renew its expiry if it is set (one SET EX)."""
+    client, cache = _redis()
+    client.set(cache.make_and_validate_key(name), b"1", ex=ttl_seconds)
+
+
 def flag_lower(name: str) -> None:
     client, cache = _redis()
     client.delete(cache.make_and_validate_key(name))

@@ -428,6 +428,12 @@ REDEMPTION_PAYOUT_QUEUE = os.environ.get("REDEMPTION_PAYOUT_QUEUE", "default")
 REDEMPTION_PAYOUT_BATCH = int(os.environ.get("REDEMPTION_PAYOUT_BATCH", "25"))
 REDEMPTION_PAYOUT_CLAIM_S = int(os.environ.get("REDEMPTION_PAYOUT_CLAIM_S", "60"))
 REDEMPTION_PAYOUT_WAKE_TTL_S = int(os.environ.get("REDEMPTION_PAYOUT_WAKE_TTL_S", "5"))
+# A dispatch with nothing left to do looks again every POLL_S for LINGER_S
+# before it stops (approvals meanwhile need no message of their own).
+REDEMPTION_PAYOUT_LINGER_S = float(os.environ.get("REDEMPTION_PAYOUT_LINGER_S", "1"))
+REDEMPTION_PAYOUT_POLL_S = float(os.environ.get("REDEMPTION_PAYOUT_POLL_S", "0.02"))
+# Bank calls a dispatch makes at once (threads of the worker process).
+REDEMPTION_PAYOUT_CONCURRENCY = int(os.environ.get("REDEMPTION_PAYOUT_CONCURRENCY", "4"))
 # Redemptions whose deadline is this close count as "at risk" in the back office.
 REDEMPTION_AT_RISK_HOURS = int(os.environ.get("REDEMPTION_AT_RISK_HOURS", "4"))
 # A ledger/custodian difference must persist this long (a second look) before it

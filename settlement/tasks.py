@@ -73,11 +73,11 @@ def redemption_payout_task(self, *, redemption_id: int) -> None:
 @shared_task(
     name="settlement.redemption_payouts_dispatch", queue="default", acks_late=True, time_limit=600, soft_time_limit=580
 )
-def redemption_payouts_dispatch_task() -> int:
+def redemption_payouts_dispatch_task(*, linger_s: float | None = None, concurrency: int | None = None) -> int:
     """Create the payouts of every approved redemption that has none (queued by approvals, coalesced)."""
     from settlement.redemptions.services import payouts_dispatch
 
-    return payouts_dispatch()
+    return payouts_dispatch(linger_s=linger_s, concurrency=concurrency)
 
 
 @shared_task(name="settlement.redemption_payout_sweep", queue="default", time_limit=120, soft_time_limit=100)

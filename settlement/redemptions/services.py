@@ -18,16 +18,19 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
+from time import monotonic as time_monotonic
+from time import sleep
 from zoneinfo import ZoneInfo
 
 import holidays
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, transaction
+from django.db import close_old_connections, connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -375,71 +378,136 @@ def _wake_flag() -> str:
 
 
 def payouts_wake() -> None:
-    """After an approval commits: make sure a payout dispatch starts after this moment.
+    """After an approval commits: make sure a payout dispatch looks for work after this moment.
 
     A dispatch (``payouts_dispatch``) pays out every approved redemption that
-    has no payout, not only the one that woke it, so a dispatch that is queued
-    and has not started yet serves every approval that commits before it
-    starts: those send no message of their own (a Celery message is most of
-    an approval's own CPU). The flag that says "queued, not started" is set
-    here (SET NX) and cleared by the dispatch before it looks for work; an
-    approval committed after that look finds it clear and queues the next
-    dispatch. The flag expires (``REDEMPTION_PAYOUT_WAKE_TTL_S``) in case its
-    message is lost; the sweep remains the last resort. With no shared Redis,
-    or eager tasks, every call queues.
+    has no payout, not only the one that woke it, and keeps looking while
+    work comes in. A flag in Redis says "a dispatch is queued or running and
+    will look again": while it is up, an approval sends no message of its own
+    (a Celery message was most of an approval's CPU). The dispatch lowers it
+    only before its last look; an approval that commits after that look finds
+    it down and queues the next dispatch, so no approval is left behind. The
+    flag expires (``REDEMPTION_PAYOUT_WAKE_TTL_S``; a running dispatch renews
+    it) in case its dispatch died; the sweep remains the last resort. With no
+    shared Redis every call queues a dispatch, and with eager tasks (tests)
+    that dispatch runs here and does not linger.
     """
     from celery import current_app
 
     from config import flags
     from settlement.tasks import redemption_payouts_dispatch_task
 
+    eager = current_app.conf.task_always_eager
     try:
-        if (
-            flags.flags_shared()
-            and not current_app.conf.task_always_eager
-            and not flags.flag_raise(_wake_flag(), ttl_seconds=settings.REDEMPTION_PAYOUT_WAKE_TTL_S)
-        ):
-            return  # a dispatch is queued and will find this redemption
-        redemption_payouts_dispatch_task.apply_async(queue=settings.REDEMPTION_PAYOUT_QUEUE)
+        if flags.flags_shared() and not eager and not flags.flag_raise(_wake_flag(), ttl_seconds=_flag_ttl()):
+            return  # a dispatch is queued or running, and will find this redemption
+        redemption_payouts_dispatch_task.apply_async(
+            kwargs={"linger_s": 0, "concurrency": 1} if eager else {}, queue=settings.REDEMPTION_PAYOUT_QUEUE
+        )
     except Exception:
         logger.exception("could not queue a payout dispatch; the sweep will")
 
 
-def payouts_dispatch(*, batch_size: int | None = None) -> int:
-    """Create the payout of every approved redemption that has none; the number created.
+def _flag_ttl() -> int:
+    return settings.REDEMPTION_PAYOUT_WAKE_TTL_S
+
+
+def payouts_dispatch(
+    *, batch_size: int | None = None, linger_s: float | None = None, concurrency: int | None = None
+) -> int:
+    """Create the payout of every approved redemption that has none, while they come; the number created.
 
     Claims them a batch at a time (``redemptions_claim_for_payout``: one
     statement, disjoint between dispatchers running at once) and asks the
     bank for each as ``redemption_payout_create`` does, with the same
-    Idempotency-Key. A redemption whose payout the bank could not take now
-    (outage, timeout) goes to its own task, retried with backoff; the batch
-    goes on. Anything else is logged, and the claim expires for the sweep.
+    Idempotency-Key. When none is left it looks again every
+    ``REDEMPTION_PAYOUT_POLL_S`` for ``linger_s`` (default
+    ``REDEMPTION_PAYOUT_LINGER_S``), holding the wake flag up meanwhile, so
+    that a steady flow of approvals is served by one dispatch and no message
+    each; then it lowers the flag and looks one last time (``payouts_wake``).
     """
     from config import flags
 
-    if flags.flags_shared():
-        flags.flag_lower(_wake_flag())  # before the first look: see payouts_wake
-    size = batch_size or settings.REDEMPTION_PAYOUT_BATCH
-    made = 0
+    shared = flags.flags_shared()
+    flag = _wake_flag()
+    linger = settings.REDEMPTION_PAYOUT_LINGER_S if linger_s is None else linger_s
+    concurrency = concurrency or settings.REDEMPTION_PAYOUT_CONCURRENCY
+    made, idle_since = 0, None
     while True:
-        now = timezone.now()
-        claimed = redemptions_claim_for_payout(
-            now=now, until=now + timedelta(seconds=settings.REDEMPTION_PAYOUT_CLAIM_S), limit=size
-        )
-        for redemption in claimed:
-            try:
-                _payout_make(redemption)
-                made += 1
-            except RailsError as exc:
-                if not exc.retryable:
-                    logger.exception("the bank refused the payout of %s; left for the sweep", redemption.public_id)
-                    continue
-                logger.warning("payout of %s: %s; its own task retries it", redemption.public_id, exc)
-                payout_enqueue(redemption_id=redemption.pk, countdown=1)
-            except Exception:
-                logger.exception("payout of %s failed; its claim expires for the sweep", redemption.public_id)
-        if len(claimed) < size:
+        if shared:
+            flags.flag_renew(flag, ttl_seconds=_flag_ttl())  # running: approvals need send nothing
+        claimed = _claim_batch(batch_size)
+        made += _payouts_make(claimed, concurrency)
+        if claimed:
+            idle_since = None
+            continue
+        idle_since = idle_since if idle_since is not None else time_monotonic()
+        if time_monotonic() - idle_since < linger:
+            sleep(settings.REDEMPTION_PAYOUT_POLL_S)
+            continue
+        if not shared:
             return made
+        flags.flag_lower(flag)  # then the last look: see payouts_wake
+        claimed = _claim_batch(batch_size)
+        made += _payouts_make(claimed, concurrency)
+        if not claimed or not flags.flag_raise(flag, ttl_seconds=_flag_ttl()):
+            return made  # nothing came, or a newer dispatch is queued and takes over
+        idle_since = None
+
+
+def _claim_batch(batch_size: int | None) -> list[Redemption]:
+    now = timezone.now()
+    return redemptions_claim_for_payout(
+        now=now,
+        until=now + timedelta(seconds=settings.REDEMPTION_PAYOUT_CLAIM_S),
+        limit=batch_size or settings.REDEMPTION_PAYOUT_BATCH,
+    )
+
+
+def _payouts_make(claimed: list[Redemption], concurrency: int) -> int:
+    """The payouts of claimed redemptions, ``concurrency`` bank calls at a time; the number made.
+
+    A bank outage hands a redemption to its own task (retried with backoff);
+    anything else is logged and its claim expires for the sweep. Calls run in
+    this process's payout threads (each with its own database connection),
+    since one bank round trip at a time is slower than approvals arrive;
+    ``concurrency`` 1 runs them here, in the caller's connection and transaction.
+    """
+    if concurrency <= 1 or len(claimed) <= 1:
+        return sum(_payout_make_logged(redemption) for redemption in claimed)
+    return sum(_payout_pool(concurrency).map(_payout_make_pooled, claimed))
+
+
+def _payout_make_logged(redemption: Redemption) -> int:
+    try:
+        _payout_make(redemption)
+        return 1
+    except RailsError as exc:
+        if not exc.retryable:
+            logger.exception("the bank refused the payout of %s; left for the sweep", redemption.public_id)
+            return 0
+        logger.warning("payout of %s: %s; its own task retries it", redemption.public_id, exc)
+        payout_enqueue(redemption_id=redemption.pk, countdown=1)
+    except Exception:
+        logger.exception("payout of %s failed; its claim expires for the sweep", redemption.public_id)
+    return 0
+
+
+def _payout_make_pooled(redemption: Redemption) -> int:
+    # A pool thread keeps its connection between payouts; drop it if it broke or aged out.
+    close_old_connections()
+    return _payout_make_logged(redemption)
+
+
+_pools: dict[int, ThreadPoolExecutor] = {}
+
+
+def _payout_pool(size: int) -> ThreadPoolExecutor:
+    with _clients_lock:
+        pool = _pools.get(size)
+        if pool is None:
+            pool = _pools[size] = ThreadPoolExecutor(max_workers=size, thread_name_prefix="payout")
+        return pool
 
 
 _clients: dict[tuple, RailsClient] = {}

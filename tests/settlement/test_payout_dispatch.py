@@ -54,8 +54,8 @@ def test_one_dispatch_pays_every_approval_committed_before_it_and_a_second_pays_
     rails.fund(party.enterprise, "1000.00")
     redemptions = [approve(party, amount) for amount in ("100.00", "200.00", "300.01")]
 
-    assert payouts_dispatch(batch_size=2) == 3  # two batches: 2 + 1
-    assert payouts_dispatch() == 0
+    assert payouts_dispatch(batch_size=2, linger_s=0, concurrency=1) == 3  # two batches: 2 + 1
+    assert payouts_dispatch(linger_s=0, concurrency=1) == 0
 
     payouts = {p.metadata["redemption"]: p for p in rails.payouts()}
     assert len(payouts) == 3
@@ -109,7 +109,9 @@ def test_approvals_queue_one_dispatch_until_it_starts(payout_queue):
     payouts_wake()
     assert payout_queue() == 1  # one message serves the three
 
-    assert payouts_dispatch() == 0  # it starts: the flag goes down before it looks for work
+    assert (
+        payouts_dispatch(linger_s=0, concurrency=1) == 0
+    )  # nothing to do: it lowers the flag before its last look and stops
     payouts_wake()
     assert payout_queue() == 2
 
@@ -124,7 +126,7 @@ def test_a_bank_outage_during_a_dispatch_hands_each_redemption_to_its_retrying_t
     settings.BANK_RAILS_MAX_RETRIES = 0
     rails.bank.faults(error_rate=1.0)
 
-    assert payouts_dispatch() == 0
+    assert payouts_dispatch(linger_s=0, concurrency=1) == 0
 
     assert payout_queue() == 2  # one settlement.redemption_payout task each, retried with backoff
     rails.bank.faults(error_rate=0.0)
@@ -132,5 +134,34 @@ def test_a_bank_outage_during_a_dispatch_hands_each_redemption_to_its_retrying_t
         redemption.refresh_from_db()
         assert redemption.state == RedemptionState.PROCESSING and redemption.payout_id is None
         assert redemption.payout_claimed_until is not None  # the next dispatch leaves it to its task
-    assert payouts_dispatch() == 0
+    assert payouts_dispatch(linger_s=0, concurrency=1) == 0
     assert rails.payouts() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lingering_dispatch_serves_approvals_that_arrive_while_it_waits_with_no_message_each(
+    rails, redeemer, payout_queue
+):
+    party = redeemer()
+    rails.fund(party.enterprise, "1000.00")
+    made: list[int] = []
+
+    def dispatch() -> None:
+        try:
+            made.append(payouts_dispatch(linger_s=3, concurrency=1))
+        finally:
+            connection.close()
+
+    dispatcher = threading.Thread(target=dispatch)
+    dispatcher.start()
+    time.sleep(0.3)  # it found nothing and lingers, its flag up
+    redemptions = [approve(party, "100.00"), approve(party, "50.00")]  # each commits and wakes it
+    dispatcher.join(timeout=30)
+
+    assert made == [2]
+    assert payout_queue() == 0  # neither approval queued a message: the lingering dispatch took both
+    for redemption in redemptions:
+        redemption.refresh_from_db()
+        assert redemption.payout_id and rails.settle(redemption).state == RedemptionState.PAID
+    assert party.wallet() == minor("850.00")
+    assert_books_clean()
