@@ -570,7 +570,22 @@ def _settle_obligations(cursor, batch_id: int, now: datetime) -> int:
     The settled pair rows (committed with their entries, pass by pass) are the
     record of what moved; until the batch completes their obligations stay
     in_batch, and a resumed batch marks them from the same rows.
+
+    When every pair of the batch settled (the usual case), every obligation
+    still in_batch is settled: one UPDATE with no join (on 1M obligations the
+    hash join with the pairs added about half the cost of the update itself).
     """
+    cursor.execute(
+        "SELECT EXISTS (SELECT 1 FROM settlement_nettingpair WHERE batch_id = %s AND status <> 'settled')",
+        [batch_id],
+    )
+    if not cursor.fetchone()[0]:
+        cursor.execute(
+            "UPDATE settlement_obligation SET status = 'settled', settled_at = %s, updated_at = %s, reason = ''"
+            " WHERE batch_id = %s AND status = 'in_batch'",
+            [now, now, batch_id],
+        )
+        return cursor.rowcount
     if _is_postgresql():
         cursor.execute(
             "UPDATE settlement_obligation o SET status = 'settled', settled_at = %s, updated_at = %s, reason = ''"
