@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
 
 T = TypeVar("T")
+M = TypeVar("M")
 
 # SQLSTATEs that mean "try the whole transaction again".
 RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}
@@ -65,3 +66,63 @@ def retry_transient(fn: Callable[[], T], *, attempts: int | None = None) -> T:
 
 def is_postgresql() -> bool:
     return connection.vendor == "postgresql"
+
+
+_ROW_PLANS: dict[tuple, tuple[list[str], list[int], list[tuple[int, str]]]] = {}
+_PLAIN_MODELS: dict[tuple[type, str], bool] = {}
+
+
+def _needs_no_conversion(model: type) -> bool:
+    """Whether the backend returns every field of ``model`` as the field's Python value (no converters)."""
+    key = (model, connection.vendor)
+    plain = _PLAIN_MODELS.get(key)
+    if plain is None:
+        fields = model._meta.concrete_fields
+        plain = _PLAIN_MODELS[key] = not any(
+            connection.ops.get_db_converters(field.get_col(model._meta.db_table)) or field.get_db_converters(connection)
+            for field in fields
+        )
+    return plain
+
+
+def raw_instances(model: type[M], sql: str, params: Sequence | Mapping) -> list[M]:
+    """``model.objects.raw(sql, params)`` for a hot path: the same instances, the column plan built once.
+
+    Each ``RawQuerySet`` maps the cursor's columns to the model's fields again
+    on every evaluation, and compiles a queryset to do it: on a path that
+    reads one row per call (a payout, a bank event) that cost more than the
+    query. Here the plan (which columns are fields, in the order ``from_db``
+    wants; which are extra attributes) is kept per model and column list.
+    Every concrete field must be selected (``SELECT r.*, …``). A model whose
+    values need converting on this backend (JSON, or dates on SQLite) goes
+    through ``raw()`` itself. The statement runs once either way.
+    """
+    if not _needs_no_conversion(model):
+        return list(model.objects.raw(sql, params))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        columns = tuple(column[0] for column in cursor.description)
+        rows = cursor.fetchall()
+    key = (model, columns)
+    plan = _ROW_PLANS.get(key)
+    if plan is None:
+        position = {name: i for i, name in enumerate(columns)}
+        fields = model._meta.concrete_fields
+        missing = [field.column for field in fields if field.column not in position]
+        if missing:
+            raise ValueError(f"{model.__name__} rows need the columns {missing}.")
+        field_columns = {field.column for field in fields}
+        plan = _ROW_PLANS[key] = (
+            [field.attname for field in fields],
+            [position[field.column] for field in fields],
+            [(i, name) for i, name in enumerate(columns) if name not in field_columns],
+        )
+    attnames, indexes, extras = plan
+    db = connection.alias
+    instances = []
+    for row in rows:
+        instance = model.from_db(db, attnames, [row[i] for i in indexes])
+        for i, name in extras:
+            setattr(instance, name, row[i])
+        instances.append(instance)
+    return instances

@@ -5,9 +5,11 @@ An ERP call to ``/api/`` authenticates with a Bearer API key (DRF's
 middleware's lazy user, django-otp, axes and messages do nothing for it but
 cost CPU on every request (docs/benchmarks.md, FX). So ``/api/`` paths go to a
 handler built with ``settings.API_MIDDLEWARE`` — the security headers
-(SecurityMiddleware, X-Frame-Options) and CommonMiddleware stay — and every
-other path (portal, admin, webhooks, static files) to Django's handler with
-the full ``MIDDLEWARE``. Errors under /api/ are problem details either way:
+(SecurityMiddleware, X-Frame-Options) and CommonMiddleware stay. So does
+``/webhooks/``: the bank's signed events are machine calls authenticated by
+their signature, and each one holds the shared in-transit account's lock
+while it is served. Every other path (portal, admin, static files) goes to
+Django's handler with the full ``MIDDLEWARE``. Errors under /api/ are problem details either way:
 DRF's exception handler and the URLconf's handler404/500 produce them, not
 middleware. The test client always builds the full stack; tests/api/test_wsgi_entry.py
 drives this entry point itself.
@@ -21,6 +23,8 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 API_PREFIX = "/api/"
+# Paths served with the lean middleware: the ERP API and the bank's webhooks.
+MACHINE_PREFIXES = (API_PREFIX, "/webhooks/")
 
 
 class ApiWSGIHandler(WSGIHandler):
@@ -44,6 +48,6 @@ api_application = ApiWSGIHandler()
 
 
 def application(environ, start_response):
-    if environ.get("PATH_INFO", "").startswith(API_PREFIX):
+    if environ.get("PATH_INFO", "").startswith(MACHINE_PREFIXES):
         return api_application(environ, start_response)
     return site_application(environ, start_response)

@@ -32,7 +32,7 @@ from decimal import Decimal
 
 from django.db import connection
 
-from config.db import is_postgresql
+from config.db import is_postgresql, raw_instances
 from corporates.models import AlertStatus, Enterprise, EnterpriseLimit
 from settlement.ledger.models import AccountKind
 from settlement.redemptions.models import LIVE_STATES
@@ -159,7 +159,7 @@ def redemptions_lock_for_settling(*, payout_id: str = "", public_id: str = "", p
     if not clauses:
         return []
     sql = _SETTLE_SQL.format(where=" OR ".join(clauses)) + (" FOR UPDATE OF r" if is_postgresql() else "")
-    return list(Redemption.objects.raw(sql, params))
+    return raw_instances(Redemption, sql, params)
 
 
 # --- the payout: what the bank is asked for -----------------------------------------------------
@@ -184,7 +184,7 @@ def redemption_for_payout(*, redemption_id: int):
     else None). One statement; the payout task runs once per redemption."""
     from settlement.redemptions.models import Redemption
 
-    found = list(Redemption.objects.raw(_PAYOUT_SQL, [redemption_id]))
+    found = raw_instances(Redemption, _PAYOUT_SQL, [redemption_id])
     if not found:
         raise Redemption.DoesNotExist(f"No redemption {redemption_id}.")
     return found[0]
@@ -229,7 +229,7 @@ def redemptions_claim_for_payout(*, now: datetime, until: datetime, limit: int) 
     adapt = connection.ops.adapt_datetimefield_value
     params = {"processing": RedemptionState.PROCESSING.value, "now": adapt(now), "until": adapt(until), "limit": limit}
     if is_postgresql():
-        return list(Redemption.objects.raw(_CLAIM_SQL, params))
+        return raw_instances(Redemption, _CLAIM_SQL, params)
     with connection.cursor() as cursor:
         cursor.execute(_CLAIMABLE, params)
         ids = [row[0] for row in cursor.fetchall()]

@@ -116,3 +116,30 @@ def test_the_portal_keeps_sessions_and_csrf():
 def test_the_admin_keeps_its_full_stack():
     status, headers, _ = call("GET", "/admin/")
     assert status == 302 and "/login/" in headers["Location"]
+
+
+def test_the_banks_signed_events_are_served_by_the_lean_handler(settings):
+    """/webhooks/ is a machine path (signature-authenticated): lean stack, and the view needs nothing more."""
+    from settlement.webhooks_in import signature_header_compute
+
+    assert "/webhooks/bank/".startswith(wsgi.MACHINE_PREFIXES)
+    settings.BANK_RAILS_WEBHOOK_SECRET = "whsec_wsgi_entry"
+    event = {
+        "id": "evt_wsgi_entry",
+        "type": "payout.created",  # acknowledged and ignored: only the terminal events are acted on
+        "created": 1_700_000_000,
+        "data": {"object": {"id": "po_wsgi_entry", "object": "payout", "amount": 100, "currency": "hkd"}},
+    }
+    body = json.dumps(event).encode()
+
+    refused = call("POST", "/webhooks/bank/", body=body, stripe_signature="t=1,v1=00")
+    status, headers, content = call(
+        "POST",
+        "/webhooks/bank/",
+        body=body,
+        stripe_signature=signature_header_compute(payload=body, secret="whsec_wsgi_entry"),
+    )
+
+    assert refused[0] == 400 and "Set-Cookie" not in refused[1]
+    assert status == 200 and json.loads(content) == {"id": "evt_wsgi_entry", "outcome": "ignored"}
+    assert SECURITY_HEADERS.items() <= headers.items() and "Set-Cookie" not in headers
