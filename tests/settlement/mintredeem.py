@@ -196,5 +196,19 @@ def assert_books_clean() -> None:
     assert result.clean
 
 
+def approve(party: Redeemer, amount: str) -> Redemption:
+    """Request below the threshold (approved at once: wallet → in transit); the on-commit payout
+    dispatch runs only where the test commits (transaction=True) or captures on-commit callbacks."""
+    from settlement.redemptions.services import Actor, redemption_request
+
+    return redemption_request(
+        enterprise=party.enterprise,
+        amount=amount,
+        currency="HKD",
+        bank_account=party.account("HKD"),
+        actor=Actor(user=party.maker),
+    )
+
+
 def minor(amount: str, currency: str = "HKD") -> int:
     return money.to_minor(Decimal(amount), currency)

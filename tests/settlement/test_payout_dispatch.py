@@ -17,23 +17,12 @@ from django.utils import timezone
 
 from config import flags
 from settlement.redemptions.facts import redemptions_claim_for_payout
-from settlement.redemptions.models import Redemption, RedemptionState
-from settlement.redemptions.services import Actor, payouts_dispatch, payouts_wake, redemption_request
+from settlement.redemptions.models import RedemptionState
+from settlement.redemptions.services import payouts_dispatch, payouts_wake
 from tests.settlement.mintredeem import *  # noqa: F403
-from tests.settlement.mintredeem import assert_books_clean, minor
+from tests.settlement.mintredeem import approve, assert_books_clean, minor
 
 pytestmark = pytest.mark.integration
-
-
-def approve(party, amount: str) -> Redemption:
-    """Below the threshold: approved at once (wallet → in transit), payout not yet asked for."""
-    return redemption_request(
-        enterprise=party.enterprise,
-        amount=amount,
-        currency="HKD",
-        bank_account=party.account("HKD"),
-        actor=Actor(user=party.maker),
-    )
 
 
 @pytest.fixture

@@ -19,27 +19,14 @@ from settlement.deposits.services import deposit_reference_for
 from settlement.rails import RailsApiError, RailsUnavailable
 from settlement.redemptions.models import Redemption, RedemptionState
 from settlement.redemptions.services import (
-    Actor,
     redemption_payout_create,
-    redemption_request,
     redemptions_awaiting_payout,
 )
 from tests.processes import celery_worker_start, worker_environment
 from tests.settlement.mintredeem import *  # noqa: F403
-from tests.settlement.mintredeem import assert_books_clean, minor
+from tests.settlement.mintredeem import approve, assert_books_clean, minor
 
 pytestmark = pytest.mark.integration
-
-
-def approve(party, amount: str) -> Redemption:
-    """Request below the threshold (approved at once); the on-commit payout task is not run."""
-    return redemption_request(
-        enterprise=party.enterprise,
-        amount=amount,
-        currency="HKD",
-        bank_account=party.account("HKD"),
-        actor=Actor(user=party.maker),
-    )
 
 
 @pytest.mark.django_db
