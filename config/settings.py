@@ -432,6 +432,8 @@ REDEMPTION_PAYOUT_WAKE_TTL_S = int(os.environ.get("REDEMPTION_PAYOUT_WAKE_TTL_S"
 # before it stops (approvals meanwhile need no message of their own).
 REDEMPTION_PAYOUT_LINGER_S = float(os.environ.get("REDEMPTION_PAYOUT_LINGER_S", "1"))
 REDEMPTION_PAYOUT_POLL_S = float(os.environ.get("REDEMPTION_PAYOUT_POLL_S", "0.02"))
+# A dispatch that has run this long queues its successor and stops (the task's time limit is 600 s).
+REDEMPTION_PAYOUT_DISPATCH_MAX_S = float(os.environ.get("REDEMPTION_PAYOUT_DISPATCH_MAX_S", "240"))
 # Bank calls a dispatch makes at once (threads of the worker process).
 REDEMPTION_PAYOUT_CONCURRENCY = int(os.environ.get("REDEMPTION_PAYOUT_CONCURRENCY", "4"))
 # Redemptions whose deadline is this close count as "at risk" in the back office.

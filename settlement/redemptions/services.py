@@ -432,8 +432,15 @@ def payouts_dispatch(
     flag = _wake_flag()
     linger = settings.REDEMPTION_PAYOUT_LINGER_S if linger_s is None else linger_s
     concurrency = concurrency or settings.REDEMPTION_PAYOUT_CONCURRENCY
-    made, idle_since = 0, None
+    made, idle_since, started = 0, None, time_monotonic()
     while True:
+        if time_monotonic() - started > settings.REDEMPTION_PAYOUT_DISPATCH_MAX_S:
+            # Under a steady flow a dispatch would never stop, and the task's
+            # time limit would kill it mid-batch: hand over to a fresh one.
+            if shared:
+                flags.flag_lower(flag)
+            payouts_wake()
+            return made
         if shared:
             flags.flag_renew(flag, ttl_seconds=_flag_ttl())  # running: approvals need send nothing
         claimed = _claim_batch(batch_size)

@@ -154,3 +154,16 @@ def test_a_lingering_dispatch_serves_approvals_that_arrive_while_it_waits_with_n
         assert redemption.payout_id and rails.settle(redemption).state == RedemptionState.PAID
     assert party.wallet() == minor("850.00")
     assert_books_clean()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dispatch_past_its_time_queues_its_successor_and_stops(rails, redeemer, payout_queue, settings):
+    party = redeemer()
+    rails.fund(party.enterprise, "100.00")
+    approve(party, "10.00")  # commits: queues a dispatch (message 1), flag up
+    settings.REDEMPTION_PAYOUT_DISPATCH_MAX_S = 0
+
+    assert payouts_dispatch(linger_s=5, concurrency=1) == 0  # stops at once, before its first claim
+
+    assert payout_queue() == 2  # its successor is queued
+    assert rails.payouts() == []
