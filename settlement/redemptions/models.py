@@ -22,6 +22,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from config import money
 from config.ids import public_id_factory
@@ -70,7 +71,9 @@ class Redemption(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
 
-    requested_at = models.DateTimeField(auto_now_add=True)
+    # Set by the service (not auto_now_add): a request approved at once carries
+    # one time for both, never an approval before its request.
+    requested_at = models.DateTimeField(default=timezone.now, editable=False)
     approved_at = models.DateTimeField(null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)

@@ -270,7 +270,13 @@ def redemption_request(
         else:
             # Approved at once: the entry first, then the row is inserted as
             # approved, carrying it (one INSERT instead of an INSERT and an UPDATE).
-            _burn(redemption, approver=None, debit_id=facts.wallet_id, in_transit_id=facts.in_transit_id)
+            _burn(
+                redemption,
+                approver=None,
+                debit_id=facts.wallet_id,
+                in_transit_id=facts.in_transit_id,
+                now=redemption.requested_at,
+            )
             redemption.save(force_insert=True)
             transaction.on_commit(payouts_wake)
         return redemption
@@ -278,7 +284,9 @@ def redemption_request(
     return run_in_transaction(request)
 
 
-def _burn(redemption: Redemption, *, approver: Actor | None, debit_id: int, in_transit_id: int) -> None:
+def _burn(
+    redemption: Redemption, *, approver: Actor | None, debit_id: int, in_transit_id: int, now: datetime | None = None
+) -> None:
     """The approval's entry, wallet → in transit, and the fields that record it (not yet saved).
 
     Every redemption credits the platform's one in-transit account, so the
@@ -286,7 +294,7 @@ def _burn(redemption: Redemption, *, approver: Actor | None, debit_id: int, in_t
     read or computed first, and after the entry only one statement (the
     redemption's INSERT or UPDATE) runs before the commit releases the lock.
     """
-    now = timezone.now()
+    now = now or timezone.now()
     redemption.state = RedemptionState.PROCESSING
     redemption.approved_at = now
     redemption.deadline_at = redemption_deadline(approved_at=now)

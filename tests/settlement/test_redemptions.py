@@ -79,6 +79,7 @@ def test_below_the_threshold_a_redemption_is_paid_at_par_with_no_fee(
     redemption.refresh_from_db()
     assert redemption.state == RedemptionState.PROCESSING and not redemption.needs_approval
     assert redemption.payout_id and redemption.approved_at and redemption.deadline_at
+    assert redemption.requested_at == redemption.approved_at  # approved at once: one time, never before
     assert funded.wallet() == wallet_before - 250025 and in_transit() == 250025
     redemption = rails.settle(redemption)
 
