@@ -439,6 +439,8 @@ def payouts_dispatch(
     shared = flags.flags_shared()
     flag = _wake_flag()
     linger = settings.REDEMPTION_PAYOUT_LINGER_S if linger_s is None else linger_s
+    if not shared:
+        linger = 0  # every approval queues its own dispatch: waiting for the next one serves nobody
     concurrency = concurrency or settings.REDEMPTION_PAYOUT_CONCURRENCY
     made, idle_since, started = 0, None, time_monotonic()
     while True:
