@@ -14,6 +14,7 @@ from datetime import timedelta
 import pytest
 from celery import Celery
 from django.conf import settings
+from django.utils import timezone
 
 from settlement.deposits.services import deposit_reference_for
 from settlement.rails import RailsApiError, RailsUnavailable
@@ -135,6 +136,45 @@ def test_a_worker_dying_between_the_payout_and_its_record_leaves_one_payout_at_t
 
     redemption.refresh_from_db()
     assert redemption.payout_id == made.id
+    assert [p.id for p in rails.payouts()] == [made.id]  # still one payout at the bank
+    assert rails.settle(redemption).state == RedemptionState.PAID
+    assert party.wallet() == minor("876.55")
+    assert_books_clean()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_dying_mid_dispatch_leaves_one_payout_which_the_next_dispatch_records_after_the_claim(
+    rails, redeemer, settings
+):
+    if settings.CELERY_BROKER_URL.startswith("filesystem"):
+        pytest.skip("needs a real broker (make test)")
+    party = redeemer()
+    rails.fund(party.enterprise, "1000.00")
+    queue = settings.REDEMPTION_PAYOUT_QUEUE = f"itest-dispatch-{os.getpid()}-{time.monotonic_ns()}"
+    client = Celery("itest", broker=settings.CELERY_BROKER_URL, backend=settings.CELERY_BROKER_URL)
+
+    doomed = start_worker(queue, REDEMPTION_TEST_CRASH_AFTER_PAYOUT="1", REDEMPTION_PAYOUT_QUEUE=queue)
+    try:
+        redemption = approve(party, "123.45")  # commits: its wake queues a dispatch on our queue
+        assert doomed.wait(timeout=60) == 70, "the worker was to die at the crash point"
+    finally:
+        stop(doomed)
+
+    (made,) = rails.payouts()  # the bank made it ...
+    redemption.refresh_from_db()
+    assert redemption.payout_id is None and redemption.payout_claimed_until is not None  # ... the dead dispatch's
+    survivor = start_worker(queue, REDEMPTION_PAYOUT_QUEUE=queue)
+    try:
+        dispatch = "settlement.redemption_payouts_dispatch"
+        assert client.send_task(dispatch, kwargs={"linger_s": 0}, queue=queue).get(timeout=60) == 0  # claim live
+        # The claim expires (moved back rather than waited for): the next dispatch takes it, same key.
+        Redemption.objects.filter(pk=redemption.pk).update(payout_claimed_until=timezone.now() - timedelta(seconds=1))
+        assert client.send_task(dispatch, kwargs={"linger_s": 0}, queue=queue).get(timeout=60) == 1
+    finally:
+        stop(survivor)
+
+    redemption.refresh_from_db()
+    assert redemption.payout_id == made.id and redemption.payout_attempts == 2
     assert [p.id for p in rails.payouts()] == [made.id]  # still one payout at the bank
     assert rails.settle(redemption).state == RedemptionState.PAID
     assert party.wallet() == minor("876.55")
