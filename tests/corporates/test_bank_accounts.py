@@ -21,6 +21,7 @@ from corporates.onboarding.banking import (
     bank_account_verify,
 )
 from corporates.sanctions import sanctions_alert_clear
+from tests.concurrency import run_in_threads
 from tests.factories import EnterpriseFactory
 
 pytestmark = pytest.mark.django_db
@@ -186,11 +187,7 @@ def test_concurrent_duplicate_registrations_store_one(platform):
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=attempt) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_in_threads(attempt, 4)
 
     assert sorted(outcomes) == ["duplicate", "duplicate", "duplicate", "ok"]
     assert BankAccount.objects.filter(enterprise=enterprise).count() == 1

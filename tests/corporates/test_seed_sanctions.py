@@ -12,6 +12,7 @@ from django.db import connection
 
 from corporates.models import SanctionsAlert, SanctionsEntry, SanctionsListLoad
 from corporates.sanctions import sanctions_list_ensure, sanctions_list_parse
+from tests.concurrency import run_in_threads
 from tests.corporates.conftest import SANCTIONS_CSV
 
 
@@ -65,11 +66,7 @@ def test_concurrent_starts_load_the_list_once(write_sanctions_csv):
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=start) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_in_threads(start, 2)
     assert errors == []
     assert SanctionsListLoad.objects.count() == 1
     assert SanctionsEntry.objects.count() == 3

@@ -19,6 +19,7 @@ from django.utils import timezone
 from corporates import members as services
 from corporates.models import Invitation, MemberRole, Membership
 from corporates.permissions import RoleNotPermitted
+from tests.concurrency import run_in_threads
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -273,11 +274,7 @@ def test_one_link_clicked_twice_at_once_creates_one_login(make_member):
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=accept) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_in_threads(accept, 2)
 
     assert sorted(outcomes) == ["accepted", "used"]
     assert User.objects.filter(username="race@example.com").count() == 1

@@ -23,6 +23,7 @@ from settlement.ledger.sealing import GENESIS_HASH, journal_seal, journal_verify
 from settlement.ledger.selectors import ledger_verify
 from settlement.ledger.services import ledger_post, legs_debit_credit
 from settlement.tasks import journal_seal_task
+from tests.concurrency import run_in_threads
 
 
 def raw(sql: str, params: list | None = None) -> None:
@@ -308,11 +309,7 @@ def test_two_sealers_at_once_do_not_fork_the_chain(pay):
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=seal) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    run_in_threads(seal, 2)
 
     assert not errors
     journal_seal(block_max_entries=2)  # whatever a loser left unsealed

@@ -19,6 +19,7 @@ from config import flags
 from settlement.redemptions.facts import redemptions_claim_for_payout
 from settlement.redemptions.models import RedemptionState
 from settlement.redemptions.services import payouts_dispatch, payouts_wake
+from tests.concurrency import run_in_threads
 from tests.settlement.mintredeem import *  # noqa: F403
 from tests.settlement.mintredeem import approve, assert_books_clean, minor
 
@@ -75,11 +76,7 @@ def test_dispatchers_running_at_once_claim_disjoint_batches_and_a_claim_expires(
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=dispatcher) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    run_in_threads(dispatcher, 2)
 
     first, second = claims
     # Disjoint, none missed, none over the limit (how they split depends on how the scans interleave).
