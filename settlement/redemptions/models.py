@@ -2,8 +2,9 @@
 
 Accounting model
 ----------------
-A redemption moves money in at most three journal entries, each with an
-idempotency key derived from the redemption, so that no retry moves it twice:
+A redemption moves money in at most three journal entries (two, and a third
+when a paid payout comes back), each with an idempotency key derived from the
+redemption, so that no retry moves it twice:
 
 * approval: debit the enterprise's wallet, credit redemption_in_transit (the
   tokens are burnt; the fiat payout is not yet confirmed);
@@ -21,7 +22,7 @@ a third entry re-mints the tokens against it:
   credit the wallet (key ``redemption:<id>:reversed``); the redemption is
   ``returned``. The wallet is credited even if the enterprise is frozen: a
   freeze stops debits, and the tokens were the enterprise's own (see
-  ``settlement.redemptions.services.payout_failed``).
+  ``settlement.redemptions.services._return``).
 
 The payout's amount is the redemption's amount: no fee line exists. The
 redemption row records who asked, who approved, the bank's payout id and,
