@@ -14,6 +14,7 @@ The API follows Stripe's for what it implements:
     GET  /v1/events[/{evt}]
     GET  /v1/inbound_wires[/{iw}]
     POST /v1/test_helpers/inbound_wires                 credit a wire for a reference
+    POST /v1/test_helpers/payouts/{po}/return           a paid payout comes back: failed, balance credited
     GET|POST /v1/test_helpers/faults                    read or change fault injection
     GET  /v1/test_helpers/webhook_deliveries            delivery counters
     GET  /                                              liveness (no key needed)
@@ -70,6 +71,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], str, bool]] = [
         ("GET", r"/v1/inbound_wires", "inbound_wires_list", True),
         ("GET", r"/v1/inbound_wires/(?P<id>[\w-]+)", "inbound_wire_retrieve", True),
         ("POST", r"/v1/test_helpers/inbound_wires", "inbound_wire_create", True),
+        ("POST", r"/v1/test_helpers/payouts/(?P<id>[\w-]+)/return", "payout_return", True),
         ("GET", r"/v1/test_helpers/faults", "faults_retrieve", False),
         ("POST", r"/v1/test_helpers/faults", "faults_update", False),
         ("GET", r"/v1/test_helpers/webhook_deliveries", "deliveries_summary", False),
@@ -146,6 +148,9 @@ class App:
 
     def inbound_wire_create(self, params, request):
         return self.bank.inbound_wire_create(params, request)
+
+    def payout_return(self, params, request, id):  # noqa: A002
+        return self.bank.payout_return(id, params, request)
 
     def faults_retrieve(self, params, request):
         return {"object": "test_helpers.faults", **asdict(self.config.faults)}

@@ -4,7 +4,9 @@ Accounting model of the simulated custodian: one account (``acct_…``) holds an
 available balance per currency, in integer minor units, which is the reserve
 the platform keeps at the bank. Every change to it is a balance transaction
 (``txn_…``): an inbound wire credits it, a payout debits it when created (as
-Stripe does), and a failed or cancelled payout credits it back. The balance
+Stripe does), and a failed or cancelled payout credits it back — including a
+paid payout that the beneficiary's bank returns later (test helper
+``payout_return``: Stripe reports it as ``payout.failed`` after ``payout.paid``). The balance
 row and the balance transactions change in one SQLite transaction, so that the
 balance always equals the sum of its transactions.
 
@@ -602,6 +604,45 @@ class Bank:
             self._update(payout, status="paid")
             self._event("payout.updated", payout, previous=previous)
             self._event("payout.paid", payout)
+
+    def payout_return(self, payout_id: str, params: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
+        """Test helper: the beneficiary's bank sends a paid payout back (days later, in real life).
+
+        As Stripe does for a returned payout: the payout moves paid → failed
+        with a failure code, its amount is credited back to the balance (a
+        ``payout_failure`` balance transaction), and ``payout.failed`` is sent
+        after the ``payout.paid`` already sent.
+        """
+        params_allow(params, {"failure_code"})
+        code = param_string(params, "failure_code", max_length=64) or "account_closed"
+        if code not in FAILURE_MESSAGES:
+            raise StripeError(400, f"Invalid failure_code: {code}", code="parameter_invalid", param="failure_code")
+        with self.transaction():
+            payout = self.payout_retrieve(payout_id)
+            if payout["status"] != "paid":
+                raise StripeError(
+                    400,
+                    f"Only a paid payout can be returned; payout {payout_id} is {payout['status']}.",
+                    code="payout_not_paid",
+                    param="id",
+                )
+            txn = self._balance_change(
+                currency=payout["currency"],
+                amount=payout["amount"],
+                type_="payout_failure",
+                source=payout_id,
+                description=f"Payout returned: {code}",
+            )
+            payout.update(
+                status="failed",
+                failure_code=code,
+                failure_message=FAILURE_MESSAGES[code],
+                failure_balance_transaction=txn["id"],
+            )
+            self._update(payout, status="failed")
+            self._event("payout.updated", payout, previous={"status": "paid"}, request=request)
+            self._event("payout.failed", payout, request=request)
+        return payout
 
     # --- inbound wires (test helper: fiat arriving for a virtual account reference) --------
 

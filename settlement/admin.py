@@ -160,6 +160,7 @@ class RedemptionAdmin(ReadOnlyAdmin):
         "deadline",
         "payout_id",
         "failure_code",
+        "returned_at",
     ]
     list_filter = [DeadlineFilter, "state", "currency"]
     search_fields = ["public_id", "payout_id", "enterprise__legal_name", "enterprise__public_id"]

@@ -1,7 +1,8 @@
 """Applying the bank's events (already verified) to the platform: the one entry point the webhook view calls.
 
 Every handler is idempotent on its own (the wire is unique on the bank's event
-id; a redemption moves only out of ``processing``), so the bank's retries,
+id; a redemption moves only out of ``processing``, or from ``paid`` to
+``returned`` when a paid payout fails), so the bank's retries,
 duplicates and out-of-order deliveries are all safe. An event that cannot be
 applied for a business reason (a payout no redemption made, an amount that
 does not match) will not apply on a retry either: it becomes a reserve alert

@@ -556,6 +556,16 @@ class RailsClient:
         )
         return InboundWire.from_stripe(data)
 
+    def test_payout_return(self, *, payout_id: str, idempotency_key: str, failure_code: str | None = None) -> Payout:
+        """A paid payout comes back from the beneficiary's bank: failed, balance credited, ``payout.failed`` sent."""
+        data = self._request(
+            "POST",
+            f"/v1/test_helpers/payouts/{payout_id}/return",
+            params={"failure_code": failure_code},
+            idempotency_key=idempotency_key,
+        )
+        return Payout.from_stripe(data)
+
     def test_faults_set(self, **faults: Any) -> dict[str, Any]:
         """Change banksim's fault injection (latency_ms=…, error_rate=…, fail_payouts=…, reset=True)."""
         return self._request(

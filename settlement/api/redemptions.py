@@ -59,7 +59,11 @@ class FailureSerializer(serializers.Serializer):
 class RedemptionSerializer(serializers.Serializer):
     id = serializers.CharField(source="public_id")
     state = serializers.CharField(
-        help_text="requested, awaiting_approval, processing, paid, failed or cancelled (see the timestamps)."
+        help_text=(
+            "requested, awaiting_approval, processing, paid, failed, cancelled or returned (see the timestamps). "
+            "returned: the bank paid the payout, then the beneficiary's bank sent the funds back; the tokens "
+            "are in the wallet again and `failure` says why."
+        )
     )
     amount = serializers.SerializerMethodField()
     bank_account = serializers.CharField(source="bank_account.public_id")
@@ -69,6 +73,9 @@ class RedemptionSerializer(serializers.Serializer):
     paid_at = serializers.DateTimeField(allow_null=True)
     failed_at = serializers.DateTimeField(allow_null=True)
     cancelled_at = serializers.DateTimeField(allow_null=True)
+    returned_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the bank reported the paid payout failed and the tokens came back."
+    )
     deadline_at = serializers.DateTimeField(
         allow_null=True, help_text="The end of the next Hong Kong working day after approval."
     )

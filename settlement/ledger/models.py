@@ -112,7 +112,10 @@ class EntryKind(models.TextChoices):
     TRANSFER = "transfer", "Transfer"
     REDEMPTION = "redemption", "Redemption"
     REDEMPTION_PAID = "redemption_paid", "Redemption paid"
-    REDEMPTION_RETURNED = "redemption_returned", "Redemption returned"
+    # payout.failed before payout.paid: in transit → wallet (the value's name predates returned payouts).
+    REDEMPTION_RETURNED = "redemption_returned", "Redemption failed, tokens back"
+    # payout.failed after payout.paid (the funds came back): reserve → wallet, tokens re-minted.
+    REDEMPTION_REVERSED = "redemption_reversed", "Redemption returned by the bank, tokens re-minted"
     FX_SWAP = "fx_swap", "FX swap"
     NETTING = "netting", "Netting settlement"
     REVERSAL = "reversal", "Reversal"

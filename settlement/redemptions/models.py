@@ -2,8 +2,9 @@
 
 Accounting model
 ----------------
-A redemption moves money in at most three journal entries, each with an
-idempotency key derived from the redemption, so that no retry moves it twice:
+A redemption moves money in at most three journal entries (two, and a third
+when a paid payout comes back), each with an idempotency key derived from the
+redemption, so that no retry moves it twice:
 
 * approval: debit the enterprise's wallet, credit redemption_in_transit (the
   tokens are burnt; the fiat payout is not yet confirmed);
@@ -11,6 +12,17 @@ idempotency key derived from the redemption, so that no retry moves it twice:
   (the fiat has left the custodian);
 * or the bank's ``payout.failed``: debit redemption_in_transit, credit the
   wallet (the tokens come back).
+
+A payout the bank has paid can still come back: the beneficiary's bank
+returns the funds days later, and the bank reports ``payout.failed`` for a
+payout it had reported paid. The fiat is then back in the reserve account, so
+a third entry re-mints the tokens against it:
+
+* the bank's ``payout.failed`` after ``payout.paid``: debit the reserve,
+  credit the wallet (key ``redemption:<id>:reversed``); the redemption is
+  ``returned``. The wallet is credited even if the enterprise is frozen: a
+  freeze stops debits, and the tokens were the enterprise's own (see
+  ``settlement.redemptions.services._return``).
 
 The payout's amount is the redemption's amount: no fee line exists. The
 redemption row records who asked, who approved, the bank's payout id and,
@@ -35,9 +47,12 @@ class RedemptionState(models.TextChoices):
     PAID = "paid", "Paid"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
+    RETURNED = "returned", "Returned by the bank"
 
 
-# States that count against the daily limit: everything not given up.
+# States that count against the daily limit: everything not given up. A returned
+# redemption does not count, like a failed one: its fiat came back and its
+# tokens are in the wallet again, so nothing left the platform.
 LIVE_STATES = (
     RedemptionState.REQUESTED,
     RedemptionState.AWAITING_APPROVAL,
@@ -78,6 +93,9 @@ class Redemption(models.Model):
     paid_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    returned_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the bank reported the paid payout failed (the funds came back)"
+    )
     deadline_at = models.DateTimeField(
         null=True, blank=True, help_text="End of the next Hong Kong working day after approval"
     )
@@ -97,6 +115,14 @@ class Redemption(models.Model):
     settle_entry = models.OneToOneField(
         "settlement.JournalEntry", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    return_entry = models.OneToOneField(
+        "settlement.JournalEntry",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Reserve → wallet: the tokens re-minted when a paid payout came back",
+    )
 
     class Meta:
         ordering = ["-requested_at", "-id"]
@@ -110,13 +136,30 @@ class Redemption(models.Model):
             ),
             # Past approval the wallet has been debited: the entry must exist.
             models.CheckConstraint(
-                condition=~Q(state__in=[RedemptionState.PROCESSING, RedemptionState.PAID, RedemptionState.FAILED])
+                condition=~Q(
+                    state__in=[
+                        RedemptionState.PROCESSING,
+                        RedemptionState.PAID,
+                        RedemptionState.FAILED,
+                        RedemptionState.RETURNED,
+                    ]
+                )
                 | Q(debit_entry__isnull=False, approved_at__isnull=False, deadline_at__isnull=False),
                 name="redemption_processing_has_debit",
             ),
             models.CheckConstraint(
-                condition=~Q(state__in=[RedemptionState.PAID, RedemptionState.FAILED]) | Q(settle_entry__isnull=False),
+                condition=~Q(state__in=[RedemptionState.PAID, RedemptionState.FAILED, RedemptionState.RETURNED])
+                | Q(settle_entry__isnull=False),
                 name="redemption_settled_has_entry",
+            ),
+            # Returned means it had been paid, and the entry that re-minted the tokens exists; only then.
+            models.CheckConstraint(
+                condition=(
+                    Q(state=RedemptionState.RETURNED)
+                    & Q(return_entry__isnull=False, returned_at__isnull=False, paid_at__isnull=False)
+                )
+                | (~Q(state=RedemptionState.RETURNED) & Q(return_entry__isnull=True, returned_at__isnull=True)),
+                name="redemption_returned_has_entry",
             ),
         ]
         indexes = [

@@ -7,6 +7,7 @@ See ``settlement.redemptions.models`` for the accounting model. The flow:
                           └─ cancel (before approval)      for the payout (key derived from the redemption)
 
     payout.paid   → in transit → reserve, paid      payout.failed → in transit → wallet, failed
+    paid, then payout.failed (the funds came back) → reserve → wallet, returned
 
 Every transition locks the redemption row and checks its state first, so a
 task run twice, a webhook delivered twice or out of order, changes nothing
@@ -753,8 +754,11 @@ def _emit(redemption: Redemption) -> None:
         "bank_account": redemption.bank_account_public_id,
         "payout": redemption.payout_id,
     }
-    if redemption.state == RedemptionState.FAILED:
+    if redemption.state in (RedemptionState.FAILED, RedemptionState.RETURNED):
         data["failure"] = {"code": redemption.failure_code, "message": redemption.failure_message}
+    if redemption.state == RedemptionState.RETURNED:
+        data["paid_at"] = redemption.paid_at.isoformat()
+        data["returned_at"] = redemption.returned_at.isoformat()
     event_emit(enterprise_id=redemption.enterprise_id, type=f"redemption.{redemption.state}", data=data)
 
 
@@ -763,7 +767,8 @@ def payout_paid(*, event: BankEvent) -> Redemption:
 
     def paid() -> Redemption:
         locked = _redemption_for_payout(event)
-        if locked.state == RedemptionState.PAID:
+        if locked.state in (RedemptionState.PAID, RedemptionState.RETURNED):
+            # Returned: this paid is a late or repeated delivery of what came before the return.
             return locked
         if locked.state != RedemptionState.PROCESSING:
             raise PayoutContradiction(f"Redemption {locked.public_id} is {locked.state}; the bank says paid.")
@@ -774,7 +779,15 @@ def payout_paid(*, event: BankEvent) -> Redemption:
 
 
 def payout_failed(*, event: BankEvent) -> Redemption:
-    """``payout.failed`` (or ``canceled``): the tokens go back to the wallet with the bank's reason."""
+    """``payout.failed`` (or ``canceled``): the tokens go back to the wallet with the bank's reason.
+
+    Before ``payout.paid`` the tokens come back from in transit (``failed``).
+    After it, the beneficiary's bank has sent the funds back (Stripe reports
+    ``payout.failed`` for a payout it had reported paid): the fiat is in the
+    reserve again, and ``_return`` re-mints the tokens (``returned``). A
+    repeat of either is a no-op; ``payout.canceled`` after paid contradicts
+    the bank's own record (a paid payout cannot be cancelled) and is alerted.
+    """
     payout = event.object
     code = str(payout.get("failure_code") or ("canceled" if event.type == "payout.canceled" else "failed"))
     message = str(payout.get("failure_message") or "The bank could not complete the payout.")
@@ -783,12 +796,61 @@ def payout_failed(*, event: BankEvent) -> Redemption:
         locked = _redemption_for_payout(event)
         if locked.state == RedemptionState.FAILED:
             return locked
+        if event.type == "payout.failed":
+            if locked.state == RedemptionState.RETURNED:
+                return locked
+            if locked.state == RedemptionState.PAID:
+                _return(locked, code=code, message=message)
+                return locked
         if locked.state != RedemptionState.PROCESSING:
             raise PayoutContradiction(f"Redemption {locked.public_id} is {locked.state}; the bank says failed.")
         _settle(locked, payout_id=str(payout["id"]), paid=False, code=code, message=message)
         return locked
 
     return run_in_transaction(failed)
+
+
+def _return(locked: Redemption, *, code: str, message: str) -> None:
+    """A paid payout came back: one entry, reserve → wallet, re-mints the tokens; the state and its event.
+
+    ``locked`` comes from ``redemptions_lock_for_settling`` (row locked, with
+    the account ids), inside the caller's transaction: the entry, the state
+    and the enterprise's event commit together or not at all.
+
+    The wallet is credited even when the enterprise is frozen. A deposit for a
+    frozen enterprise is held in suspense because the fiat may belong to
+    someone the platform must not serve and can still be sent back to its
+    sender; here the fiat is the enterprise's own redemption, which the bank
+    has just failed to deliver to the enterprise's only verified account, and
+    the issuer owes it the tokens again. The ledger refuses debits of a frozen
+    enterprise's wallet, never credits (the same holds for ``payout.failed``
+    before paid, which has always returned the tokens to the wallet): the
+    tokens sit in the frozen wallet until the back office decides, and the
+    ledger and the custodian agree at once, with no suspense to reconcile.
+    """
+    if locked.reserve_id is None or locked.wallet_id is None:
+        raise Account.DoesNotExist(f"An account to return {locked.public_id} to is missing.")
+    locked.state, locked.returned_at = RedemptionState.RETURNED, timezone.now()
+    locked.failure_code, locked.failure_message = code[:64], message[:500]
+    _emit(locked)
+    result = ledger_post(
+        idempotency_key=f"redemption:{locked.public_id}:reversed",
+        kind=EntryKind.REDEMPTION_REVERSED,
+        legs=[
+            Leg(locked.reserve_id, locked.currency, locked.amount),
+            Leg(locked.wallet_id, locked.currency, -locked.amount),
+        ],
+        memo=f"Redemption {locked.public_id} returned by the bank ({locked.failure_code})",
+        metadata={"redemption": locked.public_id, "payout": locked.payout_id, "failure_code": locked.failure_code},
+    )
+    locked.return_entry_id = result.entry_id
+    Redemption.objects.filter(pk=locked.pk).update(
+        state=locked.state,
+        returned_at=locked.returned_at,
+        return_entry_id=locked.return_entry_id,
+        failure_code=locked.failure_code,
+        failure_message=locked.failure_message,
+    )
 
 
 def _fail(*, redemption_id: int, code: str, message: str) -> Redemption:

@@ -131,6 +131,37 @@ def test_pending_payout_can_be_cancelled_and_the_money_returns(banksim_factory):
     assert reserve == 1_000
 
 
+def test_a_paid_payout_returned_later_fails_credits_the_balance_back_and_says_so_once(banksim):
+    with banksim.client() as rails:
+        destination = register(rails).id
+        payout = rails.payout_create(amount_minor=12_345, currency="HKD", destination=destination, idempotency_key="r")
+        with pytest.raises(RailsInvalidRequest) as not_yet:  # only a paid payout can come back
+            rails.test_payout_return(payout_id=payout.id, idempotency_key="r:early")
+        wait_for_status(rails, payout.id, {"paid"})
+        paid_reserve = rails.balance_retrieve().available["HKD"]
+        returned = rails.test_payout_return(payout_id=payout.id, idempotency_key="r:return")
+        replayed = rails.test_payout_return(payout_id=payout.id, idempotency_key="r:return")
+        with pytest.raises(RailsInvalidRequest) as twice:
+            rails.test_payout_return(payout_id=payout.id, idempotency_key="r:again")
+        with pytest.raises(RailsInvalidRequest) as bad_code:
+            rails.test_payout_return(payout_id=payout.id, idempotency_key="r:bad", failure_code="lost_at_sea")
+        reserve = rails.balance_retrieve().available["HKD"]
+        again = rails.payout_retrieve(payout_id=payout.id)
+    events = banksim.http("GET", "/v1/events", params={"limit": 100}).json()["data"]
+    txns = banksim.http("GET", "/v1/balance_transactions", params={"type": "payout_failure"}).json()["data"]
+
+    assert not_yet.value.stripe_code == "payout_not_paid"
+    assert (returned.status, returned.failure_code) == ("failed", "account_closed")
+    assert returned.failure_message == "The bank account has been closed."
+    assert replayed == returned and again.status == "failed"
+    assert twice.value.stripe_code == "payout_not_paid" and bad_code.value.param == "failure_code"
+    assert paid_reserve == OPENING - 12_345 and reserve == OPENING
+    assert [(t["amount"], t["source"]) for t in txns] == [(12_345, payout.id)]
+    assert returned.raw["failure_balance_transaction"] == txns[0]["id"]
+    terminal = [e["type"] for e in reversed(events) if e["type"] in ("payout.paid", "payout.failed")]
+    assert terminal == ["payout.paid", "payout.failed"]
+
+
 def test_inbound_wire_raises_the_reserve_and_payouts_lower_it(banksim_factory):
     bank = banksim_factory()
     with bank.client() as rails:

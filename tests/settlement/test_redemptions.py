@@ -320,17 +320,19 @@ def test_a_payout_no_redemption_made_is_acknowledged_and_alerted(rails, funded):
     assert reserves_reconcile(confirm_after_s=0).snapshot.currencies["HKD"].difference == -1000
 
 
-def test_a_failure_reported_after_payment_changes_nothing_and_is_alerted(
+def test_a_cancellation_reported_after_payment_changes_nothing_and_is_alerted(
     rails, funded, eager_tasks, django_capture_on_commit_callbacks
 ):
+    """A paid payout cannot be cancelled: the bank contradicts itself. (A paid payout that *fails*
+    later is a return, with its own tests in test_redemptions_returned.py.)"""
     with django_capture_on_commit_callbacks(execute=True):
         redemption = request(funded, "20.00")
     paid = rails.payout_outcome(redemption)
     rails.deliver(paid)
-    forged_order = json.loads(paid.body)  # the same payout, now "failed": out of order or contradictory
-    forged_order["id"] = "evt_late_failure"
-    forged_order["type"] = "payout.failed"
-    forged_order["data"]["object"].update(status="failed", failure_code="account_closed")
+    forged_order = json.loads(paid.body)  # the same payout, now "canceled": contradictory
+    forged_order["id"] = "evt_late_cancel"
+    forged_order["type"] = "payout.canceled"
+    forged_order["data"]["object"].update(status="canceled")
     body = json.dumps(forged_order).encode()
 
     response = rails.deliver(

@@ -1,4 +1,5 @@
-"""Concurrency on PostgreSQL with real threads: the same event at once, requests racing the daily limit."""
+"""Concurrency on PostgreSQL with real threads: the same event at once (a wire, paid payouts, a returned
+payout), requests racing the daily limit."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import pytest
 from django.db import connection
 from django.test import Client
 
+from corporates.models import WebhookEvent
 from corporates.onboarding.limits import DailyRedemptionLimitExceeded, enterprise_limits_set
-from settlement.deposits.models import InboundWire
+from settlement.deposits.models import InboundWire, ReserveAlert
 from settlement.deposits.services import deposit_reference_for
 from settlement.ledger.models import EntryKind, JournalEntry
 from settlement.redemptions.models import Redemption, RedemptionState
@@ -159,4 +161,42 @@ def test_many_payouts_paid_at_once_settle_each_redemption_once(rails, redeemer):
     assert JournalEntry.objects.filter(kind=EntryKind.REDEMPTION).count() == len(redemptions)
     assert JournalEntry.objects.filter(kind=EntryKind.REDEMPTION_PAID).count() == len(redemptions)
     assert len(rails.payouts()) == len(redemptions)
+    assert_books_clean()
+
+
+def test_one_return_delivered_by_two_threads_at_once_remints_once(rails, redeemer):
+    """The bank's payout.failed for a paid payout, delivered twice at the same moment (at least once:
+    two deliveries, two web workers): the redemption's row lock lets one return it; the other finds it
+    returned. One entry, one event, the tokens back once."""
+    party = redeemer()
+    rails.fund(party.enterprise, "1000.00")
+    redemption = redemption_request(
+        enterprise=party.enterprise,
+        amount="250.00",
+        currency="HKD",
+        bank_account=party.account("HKD"),
+        actor=Actor(user=party.maker),
+    )
+    redemption = redemption_payout_create(redemption_id=redemption.pk)  # what the worker does
+    assert rails.deliver(rails.wait_event("payout.paid", redemption.payout_id)).status_code == 200
+    with rails.bank.client() as client:
+        client.test_payout_return(payout_id=redemption.payout_id, idempotency_key="return-once")
+    returned = rails.wait_event("payout.failed", redemption.payout_id)
+
+    def deliver(_: int) -> tuple[int, str]:
+        response = Client().post(
+            "/webhooks/bank/",
+            data=returned.body,
+            content_type="application/json",
+            HTTP_STRIPE_SIGNATURE=returned.headers["Stripe-Signature"],
+        )
+        return response.status_code, response.json()["outcome"]
+
+    assert run_together(deliver, 2) == [(200, "handled")] * 2
+    redemption.refresh_from_db()
+    assert redemption.state == RedemptionState.RETURNED
+    assert JournalEntry.objects.filter(kind=EntryKind.REDEMPTION_REVERSED).count() == 1
+    assert WebhookEvent.objects.filter(type="redemption.returned").count() == 1
+    assert party.wallet() == minor("1000.00") and rails.custodian() == minor("1000.00")
+    assert not ReserveAlert.objects.exists()
     assert_books_clean()
