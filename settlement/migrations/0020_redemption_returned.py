@@ -55,7 +55,7 @@ def entry_kinds_backward(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("settlement", "0017_journal_blocks"),
+        ("settlement", "0019_redemption_requested_at_set_by_service"),
     ]
 
     operations = [
