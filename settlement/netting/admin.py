@@ -50,6 +50,8 @@ class NettingBatchAdmin(_ReadOnly):
         "trigger",
         "cutoff_at",
         "value_date",
+        "cut_id",
+        "cut_exclusions",
         "created_at",
         "netting_at",
         "settling_at",

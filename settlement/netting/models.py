@@ -57,6 +57,16 @@ class NettingBatch(models.Model):
     multilateral_currencies = models.JSONField(
         default=list, blank=True, help_text="Currencies this batch settles multilaterally, through clearing"
     )
+    # The cut (settlement.netting.cut): which obligations the batch took, as a
+    # predicate instead of a rewrite of every row. Set once, when it nets.
+    cut_id = models.BigIntegerField(
+        null=True, blank=True, help_text="The highest obligation id the batch could take (fixed at its cut-off)"
+    )
+    cut_exclusions = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="[[cut_id, value_date], …] of the batches still running at this one's cut: their obligations",
+    )
 
     class Meta:
         ordering = ["-id"]

@@ -12,21 +12,25 @@ the state, so that a worker killed anywhere leaves either the state before
 the step or the state after it, and a step run twice does nothing twice:
 
 1. open → netting (persisted, so that an operator sees the batch working).
-2. netting → settling: claim every pending, approved, due obligation with
-   one ``UPDATE … WHERE status = 'pending' … RETURNING`` (two cut-offs that
-   fire together serialize on the rows: the second one finds them taken),
-   aggregate the claimed rows per pair and currency in the same statement,
-   and write each participant's multilateral position.
-3. settling: liquidity passes. Each pass locks the wallets of the pending
+2. The cut (settlement.netting.cut): a short transaction fixes which
+   obligations the batch takes — pending, approved, due, with an id up to
+   the highest at this moment, outside the range of any batch still running
+   (two cut-offs that fire together never take the same obligation). Nothing
+   is written to the obligations: until the batch completes, cancel and
+   approve refuse them, and they read as in_batch.
+3. netting → settling: aggregate what the cut takes per pair and currency
+   (one read), and write each participant's multilateral position.
+4. settling: liquidity passes. Each pass locks the wallets of the pending
    pairs' parties in id order, picks every pair whose net payer can pay now
    (its pending outgoing nets, smallest first, up to its balance), posts them
    all, and marks those pairs settled, entries and pair rows in one commit.
    Passes repeat while one settles something: a payer may need what it
    received in an earlier pass.
-4. settling → completed: the obligations of the settled pairs are marked
-   settled (one scan, however many passes), those of pairs still unpaid roll
-   back to pending with the reason (or fail, after too many rolls or days past
-   the value date), and the report's figures are written.
+5. settling → completed: each obligation the batch took is written once:
+   those of pairs still unpaid roll back to pending with the reason (or
+   fail, after too many rolls or days past the value date), every other one
+   is settled (one scan, however many passes), and the report's figures are
+   written.
 
 Everything is set-based SQL over the batch's rows: no obligation or pair is
 ever loaded as an object, and no query runs per obligation or per pair.
@@ -53,6 +57,7 @@ from config.money import Amount
 from corporates.models import Enterprise
 from settlement.ledger.batch import ledger_post_transfers
 from settlement.ledger.models import EntryKind
+from settlement.netting.cut import Cut, cut_take, cuts_running
 from settlement.netting.models import BatchStatus, NettingBatch
 
 logger = logging.getLogger(__name__)
@@ -80,9 +85,6 @@ SELECT o.currency AS currency,
   FROM {source} o
  GROUP BY 1, 2, 3
 """
-
-# What counts at a cut-off: pending, approved where it had to be, due.
-_DUE = "o.status = 'pending' AND o.needs_approval = %s AND o.value_date <= %s"
 
 # An obligation's pair keys, to join obligations to pair rows with a hash join.
 _OBLIGATION_PAIR_JOIN = (
@@ -134,6 +136,7 @@ def batch_run(*, batch_id: int) -> NettingBatch:
         raise BatchNotFound()
     run_in_transaction(lambda: _attempt(batch_id))
     run_in_transaction(lambda: _start_netting(batch_id))
+    run_in_transaction(lambda: _cut(batch_id))
     run_in_transaction(lambda: _net(batch_id))
     run_in_transaction(lambda: _multilateral_pay_in(batch_id))
     _test_pause("between_pay_in_and_pay_out")
@@ -199,44 +202,39 @@ def _record_phase(batch: NettingBatch, phase: str, seconds: float) -> None:
     batch.phase_seconds[phase] = round(batch.phase_seconds.get(phase, 0) + seconds, 3)
 
 
+def _cut(batch_id: int) -> None:
+    """Fix which obligations the batch takes (settlement.netting.cut). A short transaction of its own."""
+    batch = _locked(batch_id)
+    if batch.status != BatchStatus.NETTING or batch.cut_id is not None:
+        return
+    started = time.perf_counter()
+    cut_take(batch)
+    _record_phase(batch, "cut", time.perf_counter() - started)
+    batch.save(update_fields=["cut_id", "cut_exclusions", "phase_seconds"])
+
+
 def _net(batch_id: int) -> None:
-    """netting → settling: claim, aggregate per pair and currency, write the positions. One transaction."""
+    """netting → settling: aggregate what the cut takes per pair and currency, write the positions. One transaction.
+
+    The obligations are only read: they are written once, when the batch completes.
+    """
     batch = _locked(batch_id)
     if batch.status != BatchStatus.NETTING:
         return
     started = time.perf_counter()
-    now = timezone.now()
+    take, take_params = Cut.of(batch).sql()
     with connection.cursor() as cursor:
         _big_step(cursor)
-        if _is_postgresql():
-            # Claim and aggregate in one statement: the claimed rows are read once.
-            cursor.execute(
-                "WITH claimed AS ("
-                " UPDATE settlement_obligation o SET status = 'in_batch', batch_id = %s, updated_at = %s"
-                f" WHERE {_DUE} RETURNING o.payer_id, o.payee_id, o.currency, o.amount)"
-                " INSERT INTO settlement_nettingpair"
-                " (batch_id, currency, party_a_id, party_b_id, a_owes, b_owes, obligation_count, status, reason)"
-                " SELECT %s, p.currency, p.party_a_id, p.party_b_id, p.a_owes, p.b_owes, p.obligation_count,"
-                " 'pending', ''"
-                f" FROM ({_PAIR_AGGREGATE.format(source='claimed')}) p",
-                [batch_id, now, False, batch.value_date, batch_id],
-            )
-        else:
-            cursor.execute(
-                "UPDATE settlement_obligation SET status = 'in_batch', batch_id = %s, updated_at = %s"
-                " WHERE id IN (SELECT o.id FROM settlement_obligation o WHERE " + _DUE + ")",
-                [batch_id, now, False, batch.value_date],
-            )
-            source = "(SELECT * FROM settlement_obligation WHERE batch_id = %s AND status = 'in_batch')"
-            cursor.execute(
-                "INSERT INTO settlement_nettingpair"
-                " (batch_id, currency, party_a_id, party_b_id, a_owes, b_owes, obligation_count, status, reason)"
-                " SELECT %s, p.currency, p.party_a_id, p.party_b_id, p.a_owes, p.b_owes, p.obligation_count,"
-                " 'pending', ''"
-                f" FROM ({_PAIR_AGGREGATE.format(source=source)}) p",
-                [batch_id, batch_id],
-            )
-        claimed_at = time.perf_counter()
+        source = f"(SELECT o.payer_id, o.payee_id, o.currency, o.amount FROM settlement_obligation o WHERE {take})"
+        cursor.execute(
+            "INSERT INTO settlement_nettingpair"
+            " (batch_id, currency, party_a_id, party_b_id, a_owes, b_owes, obligation_count, status, reason)"
+            " SELECT %s, p.currency, p.party_a_id, p.party_b_id, p.a_owes, p.b_owes, p.obligation_count,"
+            " 'pending', ''"
+            f" FROM ({_PAIR_AGGREGATE.format(source=source)}) p",
+            [batch_id, *take_params],
+        )
+        netted_at = time.perf_counter()
         cursor.execute(
             "INSERT INTO settlement_nettingposition"
             " (batch_id, enterprise_id, currency, owes, owed, bilateral_out, bilateral_in)"
@@ -254,10 +252,11 @@ def _net(batch_id: int) -> None:
             [batch_id, batch_id, batch_id],
         )
         if _is_postgresql():
-            # Fresh statistics for what just changed: the new pair rows, and the
-            # obligations now in_batch. Without them the planner takes the
-            # batch's rows for a handful and joins them with nested loops
-            # (100 s for 37,000 pairs; minutes for a million obligations).
+            # Fresh statistics for the new pair rows, and for the obligations
+            # (a million may have arrived since autovacuum last looked).
+            # Without them the planner takes the batch's rows for a handful and
+            # joins them with nested loops (100 s for 37,000 pairs; minutes for
+            # a million obligations).
             cursor.execute("ANALYZE settlement_nettingpair")
             cursor.execute("ANALYZE settlement_nettingposition")
             cursor.execute("ANALYZE settlement_obligation")
@@ -265,8 +264,8 @@ def _net(batch_id: int) -> None:
     batch.status = BatchStatus.SETTLING
     batch.settling_at = timezone.now()
     batch.multilateral_currencies = [c for c in money.CURRENCY_CODES if c in settings.NETTING_MULTILATERAL_CURRENCIES]
-    _record_phase(batch, "claim_and_net", claimed_at - started)
-    _record_phase(batch, "positions", finished - claimed_at)
+    _record_phase(batch, "net", netted_at - started)
+    _record_phase(batch, "positions", finished - netted_at)
     batch.save(update_fields=["status", "settling_at", "multilateral_currencies", "phase_seconds"])
 
 
@@ -564,47 +563,6 @@ def _settle_pass(batch_id: int) -> int:
     return pairs
 
 
-def _settle_obligations(cursor, batch_id: int, now: datetime) -> int:
-    """Mark settled every obligation of the batch's settled pairs: one scan, however many passes there were.
-
-    The settled pair rows (committed with their entries, pass by pass) are the
-    record of what moved; until the batch completes their obligations stay
-    in_batch, and a resumed batch marks them from the same rows.
-
-    When every pair of the batch settled (the usual case), every obligation
-    still in_batch is settled: one UPDATE with no join (on 1M obligations the
-    hash join with the pairs added about half the cost of the update itself).
-    """
-    cursor.execute(
-        "SELECT EXISTS (SELECT 1 FROM settlement_nettingpair WHERE batch_id = %s AND status <> 'settled')",
-        [batch_id],
-    )
-    if not cursor.fetchone()[0]:
-        cursor.execute(
-            "UPDATE settlement_obligation SET status = 'settled', settled_at = %s, updated_at = %s, reason = ''"
-            " WHERE batch_id = %s AND status = 'in_batch'",
-            [now, now, batch_id],
-        )
-        return cursor.rowcount
-    if _is_postgresql():
-        cursor.execute(
-            "UPDATE settlement_obligation o SET status = 'settled', settled_at = %s, updated_at = %s, reason = ''"
-            " FROM settlement_nettingpair t WHERE t.batch_id = %s AND t.status = 'settled'"
-            f" AND o.batch_id = %s AND o.status = 'in_batch' AND {_OBLIGATION_PAIR_JOIN}",
-            [now, now, batch_id, batch_id],
-        )
-    else:
-        cursor.execute(
-            "UPDATE settlement_obligation SET status = 'settled', settled_at = %s, updated_at = %s, reason = ''"
-            " WHERE batch_id = %s AND status = 'in_batch' AND EXISTS ("
-            "  SELECT 1 FROM settlement_nettingpair t, settlement_obligation o"
-            "  WHERE o.id = settlement_obligation.id AND t.batch_id = %s AND t.status = 'settled'"
-            f"  AND {_OBLIGATION_PAIR_JOIN})",
-            [now, now, batch_id, batch_id],
-        )
-    return cursor.rowcount
-
-
 def _test_pause(where: str) -> None:
     # Test-only: lets a test kill -9 the worker at a known point of a batch.
     if settings.NETTING_TEST_PAUSE_SECONDS and settings.NETTING_TEST_PAUSE_AT == where:
@@ -628,12 +586,8 @@ def _complete(batch_id: int) -> None:
         return
     started = time.perf_counter()
     now = timezone.now()
-    fail_before = timezone.localdate(now) - timedelta(days=settings.NETTING_MAX_DAYS_PAST_VALUE_DATE)
     with connection.cursor() as cursor:
         _big_step(cursor)
-        marking = time.perf_counter()
-        _settle_obligations(cursor, batch_id, now)
-        _record_phase(batch, "complete.mark_obligations", time.perf_counter() - marking)
         cursor.execute(
             "UPDATE settlement_nettingpair SET status = 'unpaid', reason = ("
             f" SELECT {_UNPAID_REASON} || ' (batch ' || %s || ')'"
@@ -645,26 +599,15 @@ def _complete(batch_id: int) -> None:
             " WHERE batch_id = %s AND status = 'pending'",
             [batch.public_id, batch_id],
         )
-        # Also the pairs a multilateral pay-in removed (unpaid already, with their reason).
-        cursor.execute(
-            "SELECT count(*) FROM settlement_nettingpair WHERE batch_id = %s AND status = 'unpaid'", [batch_id]
-        )
-        (unpaid_pairs,) = cursor.fetchone()
-        rolled = failed = 0
-        if unpaid_pairs:
-            failing = "(o.roll_count >= %s OR o.value_date < %s)"
-            join_from = (
-                " FROM settlement_nettingpair t WHERE t.batch_id = %s AND t.status = 'unpaid'"
-                f" AND o.batch_id = %s AND o.status = 'in_batch' AND {_OBLIGATION_PAIR_JOIN}"
+        marking = time.perf_counter()
+        settled, rolled, failed = _mark_obligations(cursor, batch, now)
+        _record_phase(batch, "complete.mark_obligations", time.perf_counter() - marking)
+        cursor.execute("SELECT SUM(obligation_count) FROM settlement_nettingpair WHERE batch_id = %s", [batch_id])
+        (taken,) = cursor.fetchone()
+        if settled + rolled + failed != (taken or 0):  # pragma: no cover - the cut's set cannot change while it runs
+            raise AssertionError(
+                f"batch {batch.public_id} netted {taken} obligations but marked {settled + rolled + failed}"
             )
-            rows = _update_unpaid_obligations(cursor, batch_id, now, failing, join_from, fail_before)
-            rolled, failed = rows
-        cursor.execute(
-            "SELECT count(*) FROM settlement_obligation WHERE batch_id = %s AND status = 'in_batch'", [batch_id]
-        )
-        (left_over,) = cursor.fetchone()
-        if left_over:  # pragma: no cover - every claimed obligation belongs to exactly one pair
-            raise AssertionError(f"{left_over} obligations of batch {batch.public_id} belong to no pair")
     batch.report = _report(batch_id, rolled=rolled, failed=failed)
     batch.status = BatchStatus.COMPLETED
     batch.completed_at = timezone.now()
@@ -683,48 +626,49 @@ def _complete(batch_id: int) -> None:
     transaction.on_commit(lambda: _emit_completed(batch_id, public_id, report), robust=True)
 
 
-def _update_unpaid_obligations(
-    cursor, batch_id: int, now: datetime, failing: str, join_from: str, fail_before: date
-) -> tuple[int, int]:
-    """Fail the obligations of unpaid pairs that rolled too often or too long; roll the others back to pending."""
-    max_rolls = settings.NETTING_MAX_ROLLS
-    reason = "t.reason"
-    if _is_postgresql():
+def _mark_obligations(cursor, batch: NettingBatch, now: datetime) -> tuple[int, int, int]:
+    """Write each obligation the batch took, once: settled, or (its pair unpaid) failed or rolled to pending.
+
+    Returns (settled, rolled, failed). The obligations of unpaid pairs first,
+    through a join with those (few) pairs: failed after too many rolls or
+    days past the value date, else pending again with the reason. Every other
+    obligation the batch took belongs to a settled pair: one UPDATE without a
+    join (on a million obligations a join with every pair cost about half as
+    much again as the update itself). Each statement skips what an earlier
+    one already marked for this batch (``batch_id``), so a statement never
+    marks a row twice.
+    """
+    take, take_params = Cut.of(batch).sql()
+    mine = f"{take} AND (o.batch_id IS NULL OR o.batch_id <> %s)"
+    mine_params = [*take_params, batch.pk]
+    cursor.execute(
+        "SELECT EXISTS (SELECT 1 FROM settlement_nettingpair WHERE batch_id = %s AND status = 'unpaid')", [batch.pk]
+    )
+    rolled = failed = 0
+    if cursor.fetchone()[0]:
+        fail_before = timezone.localdate(now) - timedelta(days=settings.NETTING_MAX_DAYS_PAST_VALUE_DATE)
+        unpaid = (
+            " FROM settlement_nettingpair t WHERE t.batch_id = %s AND t.status = 'unpaid'"
+            f" AND {_OBLIGATION_PAIR_JOIN} AND {mine}"
+        )
         cursor.execute(
-            "UPDATE settlement_obligation o SET status = 'failed', failed_at = %s, updated_at = %s,"
-            f" reason = {reason}, roll_count = o.roll_count {join_from} AND {failing}",
-            [now, now, batch_id, batch_id, max_rolls, fail_before],
+            "UPDATE settlement_obligation AS o SET status = 'failed', failed_at = %s, updated_at = %s,"
+            f" reason = t.reason, batch_id = %s {unpaid} AND (o.roll_count >= %s OR o.value_date < %s)",
+            [now, now, batch.pk, batch.pk, *mine_params, settings.NETTING_MAX_ROLLS, fail_before],
         )
         failed = cursor.rowcount
         cursor.execute(
-            "UPDATE settlement_obligation o SET status = 'pending', updated_at = %s,"
-            f" reason = {reason}, roll_count = o.roll_count + 1 {join_from}",
-            [now, batch_id, batch_id],
+            "UPDATE settlement_obligation AS o SET status = 'pending', updated_at = %s,"
+            f" reason = t.reason, roll_count = o.roll_count + 1, batch_id = %s {unpaid}",
+            [now, batch.pk, batch.pk, *mine_params],
         )
-        return cursor.rowcount, failed
-    # SQLite: the same two updates with correlated subqueries.
-    match = (
-        "EXISTS (SELECT 1 FROM settlement_nettingpair t, settlement_obligation o"
-        " WHERE o.id = settlement_obligation.id AND t.batch_id = %s AND t.status = 'unpaid'"
-        f" AND {_OBLIGATION_PAIR_JOIN})"
-    )
-    unpaid_reason = (
-        "(SELECT t.reason FROM settlement_nettingpair t, settlement_obligation o"
-        " WHERE o.id = settlement_obligation.id AND t.batch_id = %s AND t.status = 'unpaid'"
-        f" AND {_OBLIGATION_PAIR_JOIN})"
-    )
+        rolled = cursor.rowcount
     cursor.execute(
-        f"UPDATE settlement_obligation SET status = 'failed', failed_at = %s, updated_at = %s, reason = {unpaid_reason}"
-        f" WHERE batch_id = %s AND status = 'in_batch' AND {match} AND (roll_count >= %s OR value_date < %s)",
-        [now, now, batch_id, batch_id, batch_id, max_rolls, fail_before],
+        "UPDATE settlement_obligation AS o SET status = 'settled', settled_at = %s, updated_at = %s, reason = '',"
+        f" batch_id = %s WHERE {mine}",
+        [now, now, batch.pk, *mine_params],
     )
-    failed = cursor.rowcount
-    cursor.execute(
-        f"UPDATE settlement_obligation SET status = 'pending', updated_at = %s, reason = {unpaid_reason},"
-        f" roll_count = roll_count + 1 WHERE batch_id = %s AND status = 'in_batch' AND {match}",
-        [now, batch_id, batch_id, batch_id],
-    )
-    return cursor.rowcount, failed
+    return cursor.rowcount, rolled, failed
 
 
 def _percent(part: int, whole: int) -> str:
@@ -957,14 +901,18 @@ def netting_preview(*, enterprise: Enterprise, value_date: date | None = None) -
     would take (pending, approved, due by ``value_date``, default today).
     """
     value_date = value_date or timezone.localdate()
+    # The next batch's cut, as if it were taken now: everything due, except
+    # what the batches running now hold.
+    running = tuple((cut.cut_id, cut.value_date) for cut in cuts_running())
+    take, take_params = Cut(0, "", cut_id=2**63 - 1, value_date=value_date, exclusions=running).sql()
     source = (
         "(SELECT o.payer_id, o.payee_id, o.currency, o.amount FROM settlement_obligation o"
-        f" WHERE {_DUE} AND (o.payer_id = %s OR o.payee_id = %s))"
+        f" WHERE {take} AND (o.payer_id = %s OR o.payee_id = %s))"
     )
     with connection.cursor() as cursor:
         cursor.execute(
             _PAIR_AGGREGATE.format(source=source) + " ORDER BY 1, 2, 3",
-            [False, value_date, enterprise.pk, enterprise.pk],
+            [*take_params, enterprise.pk, enterprise.pk],
         )
         rows = cursor.fetchall()
     others = {a if b == enterprise.pk else b for _, a, b, *_ in rows}

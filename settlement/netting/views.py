@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 
 from config.errors import DomainError
 from corporates.permissions import APPROVE_ROLES, INITIATE_ROLES, portal_member
+from settlement.netting.cut import with_running_batches
 from settlement.netting.selectors import batches_for, obligations_in_batch, obligations_in_batch_csv, positions_for
 from settlement.netting.services import netting_preview
 from settlement.obligations.models import Obligation
@@ -77,8 +78,12 @@ def netting_home(request: HttpRequest) -> HttpResponse:
         "preview": preview,
         "row_errors": row_errors,
         "batches": [(batch, positions_for(enterprise=enterprise, batch=batch)) for batch in batches],
-        "outgoing": Obligation.objects.filter(payer=enterprise).select_related("payee").order_by("-id")[:50],
-        "incoming": Obligation.objects.filter(payee=enterprise).select_related("payer").order_by("-id")[:50],
+        "outgoing": with_running_batches(
+            Obligation.objects.filter(payer=enterprise).select_related("payee").order_by("-id")[:50]
+        ),
+        "incoming": with_running_batches(
+            Obligation.objects.filter(payee=enterprise).select_related("payer").order_by("-id")[:50]
+        ),
     }
     return render(request, "settlement/netting.html", context)
 

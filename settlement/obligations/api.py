@@ -27,6 +27,7 @@ from config.api.pagination import ApiCursorPagination
 from corporates.api.idempotency import idempotent
 from corporates.api.tenancy import request_enterprise
 from corporates.models import ApiScope
+from settlement.netting.cut import cuts_running, in_batch_q, with_running_batches
 from settlement.obligations.models import Obligation, ObligationStatus
 from settlement.obligations.services import (
     ObligationsInvalid,
@@ -47,9 +48,13 @@ class ObligationSerializer(serializers.Serializer):
     value_date = serializers.DateField()
     external_reference = serializers.CharField()
     memo = serializers.CharField()
-    status = serializers.CharField(help_text="pending, in_batch, settled, failed or cancelled")
+    status = serializers.CharField(
+        source="status_shown", help_text="pending, in_batch (held by a running batch), settled, failed or cancelled"
+    )
     needs_approval = serializers.BooleanField(help_text="Above the payer's threshold and not yet approved")
-    batch = serializers.CharField(source="batch.public_id", allow_null=True, default=None)
+    batch = serializers.CharField(
+        source="batch_public_id_shown", allow_null=True, help_text="The batch that holds or held it (nb_…)"
+    )
     reason = serializers.CharField(help_text="Why it rolled into the next batch, failed or was cancelled")
     roll_count = serializers.IntegerField()
     created_at = serializers.DateTimeField()
@@ -96,7 +101,7 @@ class BulkResultSerializer(serializers.Serializer):
 
 
 class ObligationFilter(django_filters.FilterSet):
-    status = django_filters.ChoiceFilter(choices=ObligationStatus.choices)
+    status = django_filters.ChoiceFilter(choices=ObligationStatus.choices, method="filter_status")
     direction = django_filters.ChoiceFilter(
         choices=[("outgoing", "Owed by me"), ("incoming", "Owed to me")], method="filter_direction"
     )
@@ -105,6 +110,15 @@ class ObligationFilter(django_filters.FilterSet):
     class Meta:
         model = Obligation
         fields = ["status", "direction", "external_reference"]
+
+    def filter_status(self, queryset, name, value):
+        # in_batch is not stored: it is pending and held by a running batch's cut.
+        held = in_batch_q(cuts_running())
+        if value == ObligationStatus.IN_BATCH:
+            return queryset.filter(held)
+        if value == ObligationStatus.PENDING:
+            return queryset.filter(status=value).exclude(held)
+        return queryset.filter(status=value)
 
     def filter_direction(self, queryset, name, value):
         enterprise = request_enterprise(self.request)
@@ -134,6 +148,10 @@ class ObligationListView(generics.ListAPIView):
         if getattr(self, "swagger_fake_view", False):
             return Obligation.objects.none()
         return _visible_obligations(self.request)
+
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        return None if page is None else with_running_batches(page)
 
     @extend_schema(
         request=ObligationCreateSerializer, responses={201: ObligationSerializer}, summary="Owe another enterprise"
@@ -166,6 +184,9 @@ class ObligationDetailView(generics.RetrieveAPIView):
         if getattr(self, "swagger_fake_view", False):
             return Obligation.objects.none()
         return _visible_obligations(self.request)
+
+    def get_object(self):
+        return with_running_batches([super().get_object()])[0]
 
 
 class ObligationCancelView(generics.GenericAPIView):

@@ -9,6 +9,12 @@ minor units, like everywhere in the ledger.
 Status: pending → in_batch → settled | failed, or pending → cancelled. A pair
 whose net payer cannot pay goes back to pending (``roll_count`` + 1, with the
 reason) and rolls into the next batch; after too many rolls it fails.
+
+``in_batch`` is not stored: a running batch holds its obligations by its cut
+(settlement.netting.cut) and writes each of them once, when it completes.
+Read them through ``settlement.netting.cut.with_running_batches``, which sets
+``held_by``; ``status_shown`` and ``batch_public_id_shown`` then say in_batch
+and the batch.
 """
 
 from __future__ import annotations
@@ -124,8 +130,24 @@ class Obligation(models.Model):
             models.Index(fields=["payee", "id"], name="obligation_payee_idx"),
         ]
 
+    # The running batch holding this obligation, when read through with_running_batches (not a column).
+    held_by = None
+
     def __str__(self) -> str:
-        return f"{self.public_id} {money.from_minor(self.amount, self.currency)} {self.currency} ({self.status})"
+        return f"{self.public_id} {money.from_minor(self.amount, self.currency)} {self.currency} ({self.status_shown})"
+
+    @property
+    def status_shown(self) -> str:
+        return ObligationStatus.IN_BATCH if self.held_by is not None else self.status
+
+    def get_status_shown_display(self) -> str:
+        return ObligationStatus(self.status_shown).label
+
+    @property
+    def batch_public_id_shown(self) -> str | None:
+        if self.held_by is not None:
+            return self.held_by.batch_public_id
+        return self.batch.public_id if self.batch_id else None
 
     @property
     def amount_decimal(self):

@@ -30,6 +30,7 @@ from corporates.models import ApiScope, Enterprise, EnterpriseStatus
 from corporates.onboarding.limits import limits_all_for
 from corporates.permissions import Principal, approval_check, principal_person
 from corporates.services import enterprise_require_active
+from settlement.netting.cut import NettingInProgress, batch_holding, writers_guard
 from settlement.obligations.models import Obligation, ObligationStatus
 
 # --- errors --------------------------------------------------------------------
@@ -183,6 +184,7 @@ def obligations_create_bulk(
         valid, errors = _validate_rows(payer, rows)
         if errors:
             raise ObligationsInvalid(errors)
+        writers_guard()  # a cut-off waits for these rows, or they come after it
         return _insert(payer, valid, created_by)
 
     try:
@@ -395,19 +397,24 @@ def obligation_cancel(*, obligation: Obligation, payer: Enterprise, reason: str 
     """The payer cancels a pending obligation. A cut-off that took it first wins (in_batch: refused)."""
     if obligation.payer_id != payer.pk:
         raise ObligationNotCancellable("Only the payer may cancel an obligation.")
-    now = timezone.now()
-    # One conditional UPDATE: it and the batch's claim (UPDATE … WHERE
-    # status = 'pending') serialize on the row, so exactly one of them wins.
-    changed = Obligation.objects.filter(pk=obligation.pk, status=ObligationStatus.PENDING).update(
-        status=ObligationStatus.CANCELLED,
-        cancelled_at=now,
-        updated_at=now,
-        reason=(reason or "Cancelled by the payer.")[:300],
-    )
-    if not changed:
-        obligation.refresh_from_db()
-        raise ObligationNotCancellable(f"The obligation is {obligation.get_status_display().lower()}.")
+
+    def cancel() -> int:
+        writers_guard()
+        if batch_holding(obligation.pk) is not None:
+            raise ObligationNotCancellable("The obligation is in a netting batch.")
+        now = timezone.now()
+        # A conditional UPDATE: two cancels of one obligation serialize on the row.
+        return Obligation.objects.filter(pk=obligation.pk, status=ObligationStatus.PENDING).update(
+            status=ObligationStatus.CANCELLED,
+            cancelled_at=now,
+            updated_at=now,
+            reason=(reason or "Cancelled by the payer.")[:300],
+        )
+
+    changed = run_in_transaction(cancel)
     obligation.refresh_from_db()
+    if not changed:
+        raise ObligationNotCancellable(f"The obligation is {obligation.get_status_display().lower()}.")
     return obligation
 
 
@@ -427,11 +434,20 @@ def obligation_approve(*, obligation: Obligation, approver: Principal) -> Obliga
         scope=ApiScope.PAYMENTS,
     )
     enterprise_require_active(enterprise=Enterprise.objects.get(pk=obligation.payer_id))
-    now = timezone.now()
-    # One conditional UPDATE: it and the cut-off's claim serialize on the row.
-    changed = Obligation.objects.filter(pk=obligation.pk, status=ObligationStatus.PENDING, needs_approval=True).update(
-        needs_approval=False, approved_by=principal_person(approver), approved_at=now, updated_at=now
-    )
+
+    def approve() -> int:
+        writers_guard()
+        # Approved now, it would fall under a running batch's cut after the
+        # batch had netted: it waits until the batch ends (seconds).
+        if batch_holding(obligation.pk, once_approved=True) is not None:
+            raise NettingInProgress()
+        now = timezone.now()
+        # A conditional UPDATE: two approvals of one obligation serialize on the row.
+        return Obligation.objects.filter(pk=obligation.pk, status=ObligationStatus.PENDING, needs_approval=True).update(
+            needs_approval=False, approved_by=principal_person(approver), approved_at=now, updated_at=now
+        )
+
+    changed = run_in_transaction(approve)
     if not changed:
         raise ObligationNotApprovable()
     obligation.refresh_from_db()

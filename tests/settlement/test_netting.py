@@ -76,7 +76,8 @@ def test_a_pair_settles_its_net_as_one_entry(make_enterprise, mint):
     assert figures["gross_count"] == 3 and figures["gross_value"] == minor("150.00")
     assert figures["net_transfers"] == 1 and figures["net_value"] == minor("90.00")
     assert figures["efficiency_bilateral_pct"] == "40.00"
-    assert set(batch.phase_seconds) >= {"claim_and_net", "settle", "complete", "total"}
+    assert set(batch.phase_seconds) >= {"cut", "net", "settle", "complete", "total"}
+    assert batch.cut_id == o3.pk and batch.cut_exclusions == []
     assert ledger_verify().ok
 
 

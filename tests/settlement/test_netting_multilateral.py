@@ -177,6 +177,10 @@ def test_bilateral_currencies_settle_as_before_in_the_same_batch(make_enterprise
     assert ledger_verify().ok
 
 
+# The steps a worker has committed when it dies between the pay-in and the pay-out.
+UP_TO_PAY_IN = (services._attempt, services._start_netting, services._cut, services._net, services._multilateral_pay_in)
+
+
 def test_a_batch_resumed_between_pay_in_and_pay_out_settles_nothing_twice(make_enterprise, mint, multilateral_hkd):
     a, b, c = make_enterprise(), make_enterprise(), make_enterprise()
     mint(a, "100.00", "HKD")
@@ -184,7 +188,7 @@ def test_a_batch_resumed_between_pay_in_and_pay_out_settles_nothing_twice(make_e
     owe(a, b, "100.00"), owe(b, c, "80.00")  # a -100, b +20, c +80
     batch = batch_open()
     # The worker got as far as the pay-in, each step committed, then died.
-    for step in (services._attempt, services._start_netting, services._net, services._multilateral_pay_in):
+    for step in UP_TO_PAY_IN:
         run_in_transaction(lambda step=step: step(batch.pk))
     assert clearing().balance == minor("100.00")
     assert not ledger_verify().ok  # clearing is not zero outside a running batch...
@@ -208,7 +212,7 @@ def test_the_currencies_are_fixed_when_the_batch_nets(make_enterprise, mint, set
     mint(a, "10.00", "HKD")
     owe(a, b, "10.00")
     batch = batch_open()
-    for step in (services._attempt, services._start_netting, services._net, services._multilateral_pay_in):
+    for step in UP_TO_PAY_IN:
         run_in_transaction(lambda step=step: step(batch.pk))
     settings.NETTING_MULTILATERAL_CURRENCIES = []  # changed while the batch was half done
 

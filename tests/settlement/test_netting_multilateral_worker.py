@@ -26,6 +26,7 @@ from django.utils import timezone
 from settlement.ledger.models import Account, AccountKind, EntryKind, JournalEntry
 from settlement.ledger.selectors import balances_for, ledger_verify, platform_account, wallet_for
 from settlement.ledger.services import ledger_post, legs_debit_credit
+from settlement.netting.cut import with_running_batches
 from settlement.netting.models import BatchStatus
 from settlement.netting.services import batch_open, batch_run
 from settlement.obligations.models import Obligation, ObligationStatus
@@ -74,7 +75,9 @@ def test_a_worker_killed_between_pay_in_and_pay_out_settles_everything_once(make
     assert killed.status == BatchStatus.SETTLING and killed.multilateral_currencies == ["HKD"]
     assert clearing_balance() == 12_000  # a's 70 and d's 50, nothing paid out yet
     assert netting_entries() == 2
-    assert Obligation.objects.filter(status=ObligationStatus.IN_BATCH).count() == 4
+    held = with_running_batches(Obligation.objects.all())
+    assert [o.status_shown for o in held] == [ObligationStatus.IN_BATCH] * 4  # stored pending, held by the cut
+    assert {o.batch_public_id_shown for o in held} == {killed.public_id}
     assert not ledger_verify().ok and ledger_verify(clearing_may_be_open=True).ok
 
     rescuer = start_worker(queue)  # no NETTING_MULTILATERAL_CURRENCIES: the batch's own mode holds

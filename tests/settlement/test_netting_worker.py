@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from settlement.ledger.models import EntryKind, JournalEntry
 from settlement.ledger.selectors import balances_for, ledger_verify
+from settlement.netting.cut import with_running_batches
 from settlement.netting.models import BatchStatus, NettingBatch, NettingPair
 from settlement.netting.services import batch_open
 from settlement.obligations.models import Obligation, ObligationStatus
@@ -102,7 +103,9 @@ def test_a_worker_killed_mid_batch_and_retried_settles_everything_exactly_once(c
     assert entries_at_kill == killed.passes  # a pass's entries commit with the pass, or not at all
     assert NettingPair.objects.filter(batch=batch, status="settled").count() == killed.passes
     # Obligations stay in the batch until it completes; none is lost or settled early.
-    assert Obligation.objects.filter(status=ObligationStatus.IN_BATCH).count() == 8
+    held = with_running_batches(Obligation.objects.all())
+    assert [o.status_shown for o in held] == [ObligationStatus.IN_BATCH] * 8  # stored pending, held by the cut
+    assert {o.batch_public_id_shown for o in held} == {killed.public_id}
 
     # The retry: the same task again, on a fresh worker (as a redelivery or the back office would).
     rescuer = start_worker(queue)
