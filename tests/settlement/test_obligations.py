@@ -6,6 +6,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from config.errors import DomainError
@@ -262,6 +263,18 @@ def test_the_database_refuses_to_point_an_obligation_at_a_missing_checker(make_e
 
     with pytest.raises(IntegrityError, match="hl_obligation:user_not_found"), transaction.atomic():
         _raw("UPDATE settlement_obligation SET approved_by_id = 999999999 WHERE public_id = %s", [result.public_ids[0]])
+
+
+def test_no_before_update_row_trigger_on_the_tables_updated_in_bulk():
+    """A BEFORE UPDATE row trigger, even one that never fires, makes PostgreSQL lock every updated row first
+    (one more WAL record per row): a netting batch updates a million obligations, every post its accounts."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tgrelid::regclass::text, tgname FROM pg_trigger WHERE NOT tgisinternal"
+            " AND tgrelid IN ('settlement_obligation'::regclass, 'settlement_account'::regclass)"
+            " AND tgtype & 1 = 1 AND tgtype & 2 = 2 AND tgtype & 16 = 16"  # row, before, update
+        )
+        assert cursor.fetchall() == []
 
 
 @pytest.mark.parametrize(
