@@ -32,6 +32,11 @@ urlpatterns = [
     path("api-keys/<str:public_id>/revoke/", views_access.api_key_revoke, name="api_key_revoke"),
     path("webhooks/", views_access.webhooks, name="webhooks"),
     path("webhooks/<str:public_id>/delete/", views_access.webhook_endpoint_delete, name="webhook_endpoint_delete"),
+    path(
+        "webhooks/<str:public_id>/roll-secret/",
+        views_access.webhook_endpoint_roll_secret,
+        name="webhook_endpoint_roll_secret",
+    ),
     path("webhooks/events/<str:public_id>/resend/", views_access.webhook_event_resend, name="webhook_event_resend"),
     # --- bank accounts (corporates/views_banking.py) ---
     path("bank-accounts/", views_banking.bank_accounts, name="bank_accounts"),

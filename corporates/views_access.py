@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from config.errors import DomainError
@@ -131,6 +132,26 @@ def webhook_endpoint_delete(request: HttpRequest, public_id: str) -> HttpRespons
     )
     webhook_services.webhook_endpoint_delete(endpoint=endpoint, deleted_by=request.user)
     messages.success(request, f"Endpoint {endpoint.url} deleted; its pending deliveries are cancelled.")
+    return redirect("corporates:webhooks")
+
+
+@require_POST
+@portal_member(roles=MANAGE_ROLES)
+def webhook_endpoint_roll_secret(request: HttpRequest, public_id: str) -> HttpResponse:
+    endpoint = get_object_or_404(
+        WebhookEndpoint, public_id=public_id, enterprise=request.membership.enterprise, deleted_at__isnull=True
+    )
+    try:
+        endpoint = webhook_services.webhook_endpoint_secret_roll(endpoint=endpoint, rolled_by=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        request.session[ONCE_SESSION_KEY] = {"kind": "webhook", "secret": endpoint.secret}
+        messages.success(
+            request,
+            f"New signing secret for {endpoint.url}. Copy it now; the previous one keeps signing beside it until "
+            f"{timezone.localtime(endpoint.previous_secret_expires_at):%d %b %Y, %H:%M}.",
+        )
     return redirect("corporates:webhooks")
 
 

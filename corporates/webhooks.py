@@ -9,6 +9,11 @@ Each attempt POSTs the event's JSON, signed::
 
     Harbourline-Signature: t=<unix time>,v1=<hex HMAC-SHA256(endpoint secret, "<t>.<body>")>
 
+After the endpoint's secret is rolled (``webhook_endpoint_secret_roll``) the
+header carries a second ``v1``, made with the previous secret, until that
+one expires (default 24 h): a receiver that still holds the old secret keeps
+verifying while it switches, and none of the events is lost.
+
 A 2xx answer delivers it. Anything else (another status, a timeout, a refused
 connection) is logged as an attempt and retried with exponential backoff
 (``webhook_retry_delay``) until ``WEBHOOK_RETRY_WINDOW`` (24 h) after the
@@ -64,6 +69,8 @@ SIGNATURE_HEADER = "Harbourline-Signature"
 EVENT_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 SUBSCRIPTION_RE = re.compile(r"^\*$|^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*(\.\*)?$")
 MAX_ENDPOINTS_PER_ENTERPRISE = 20
+# How long, at most, a rolled secret's predecessor keeps signing (Stripe allows up to a week).
+MAX_SECRET_OVERLAP_HOURS = 168
 _EXCERPT_BYTES = 500
 
 
@@ -83,6 +90,12 @@ class WebhookEndpointLimit(DomainError):
     code = "webhook_endpoint_limit"
     title = "The enterprise has registered the maximum number of webhook endpoints."
     http_status = 409
+
+
+class WebhookSecretOverlapInvalid(DomainError):
+    code = "webhook_secret_overlap_invalid"
+    title = f"The previous secret may keep signing for 0 to {MAX_SECRET_OVERLAP_HOURS} hours."
+    http_status = 422
 
 
 class WebhookEndpointDeleted(DomainError):
@@ -183,6 +196,47 @@ def webhook_endpoint_delete(*, endpoint: WebhookEndpoint, deleted_by: AbstractBa
         return endpoint
 
     return run_in_transaction(delete)
+
+
+def webhook_endpoint_secret_roll(
+    *,
+    endpoint: WebhookEndpoint,
+    rolled_by: AbstractBaseUser | None,
+    overlap_hours: int = 24,
+    now: datetime | None = None,
+) -> WebhookEndpoint:
+    """Give the endpoint a new signing secret (on the returned object: show it to the admin, once).
+
+    The secret before it keeps signing beside the new one for ``overlap_hours``
+    (0: it stops at once, for a secret that leaked). Rolled again within the
+    overlap, the current secret becomes the previous one and the older one
+    stops.
+    """
+    member_require_admin(enterprise=endpoint.enterprise, user=rolled_by)
+    if type(overlap_hours) is not int or not 0 <= overlap_hours <= MAX_SECRET_OVERLAP_HOURS:
+        raise WebhookSecretOverlapInvalid()
+
+    def roll() -> WebhookEndpoint:
+        locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+        if locked.deleted_at is not None:
+            raise WebhookEndpointDeleted()
+        moment = now or timezone.now()
+        if overlap_hours:
+            locked.previous_secret = locked.secret
+            locked.previous_secret_expires_at = moment + timedelta(hours=overlap_hours)
+        else:
+            locked.previous_secret, locked.previous_secret_expires_at = "", None
+        locked.secret = f"whsec_{secrets.token_hex(24)}"
+        locked.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at"])
+        logger.info(
+            "webhook endpoint %s: secret rolled by %s, previous signs for %s h",
+            locked.public_id,
+            getattr(rolled_by, "pk", None),
+            overlap_hours,
+        )
+        return locked
+
+    return run_in_transaction(roll)
 
 
 # --- events ----------------------------------------------------------------------
@@ -336,24 +390,26 @@ def webhook_payload(event: WebhookEvent) -> bytes:
     return json.dumps(body, separators=(",", ":"), sort_keys=True, cls=DjangoJSONEncoder).encode()
 
 
-def webhook_signature(*, secret: str, timestamp: int, body: bytes) -> str:
-    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
+def webhook_signature(*, secret: str | Iterable[str], timestamp: int, body: bytes) -> str:
+    """The header's value: ``t=<timestamp>`` and one ``v1=`` per secret, in the order given."""
+    secrets_ = [secret] if isinstance(secret, str) else list(secret)
+    digests = [hmac.new(s.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest() for s in secrets_]
+    return ",".join([f"t={timestamp}", *(f"v1={digest}" for digest in digests)])
 
 
 def webhook_signature_verify(
     *, secret: str, header: str, body: bytes, tolerance_seconds: int = 300, now: float | None = None
 ) -> bool:
-    """What a receiver does: recompute the HMAC and refuse stale timestamps (replays)."""
+    """What a receiver does: recompute the HMAC, accept it if any ``v1`` matches, refuse stale timestamps (replays)."""
     try:
-        fields = dict(item.split("=", 1) for item in header.split(","))
-        timestamp = int(fields["t"])
-    except (KeyError, ValueError):
+        pairs = [item.split("=", 1) for item in header.split(",") if "=" in item]
+        timestamp = int(next(value for key, value in pairs if key == "t"))
+    except (StopIteration, ValueError):
         return False
     if abs((now if now is not None else time.time()) - timestamp) > tolerance_seconds:
         return False
     expected = webhook_signature(secret=secret, timestamp=timestamp, body=body).split("v1=", 1)[1]
-    return hmac.compare_digest(expected, fields.get("v1", ""))
+    return any(key == "v1" and hmac.compare_digest(expected, value) for key, value in pairs)
 
 
 # --- delivery ------------------------------------------------------------------------
@@ -448,7 +504,9 @@ def _post(delivery: WebhookDelivery) -> tuple[int | None, str, str, int]:
             **pinned_headers,
             "Content-Type": "application/json",
             "User-Agent": "Harbourline-Webhooks/1",
-            SIGNATURE_HEADER: webhook_signature(secret=delivery.endpoint.secret, timestamp=timestamp, body=body),
+            SIGNATURE_HEADER: webhook_signature(
+                secret=delivery.endpoint.signing_secrets(timezone.now()), timestamp=timestamp, body=body
+            ),
             "Harbourline-Event-Id": delivery.event.public_id,
             "Harbourline-Delivery-Id": delivery.public_id,
         }

@@ -52,6 +52,23 @@ class WebhookEndpointCreatedSerializer(WebhookEndpointSerializer):
         read_only_fields = fields
 
 
+class WebhookEndpointRolledSerializer(WebhookEndpointCreatedSerializer):
+    secret = serializers.CharField(read_only=True, help_text="The new signing secret: shown this once.")
+    previous_secret_expires_at = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="Until then the previous secret signs too (a second v1)."
+    )
+
+    class Meta(WebhookEndpointCreatedSerializer.Meta):
+        fields = [*WebhookEndpointCreatedSerializer.Meta.fields, "previous_secret_expires_at"]
+        read_only_fields = fields
+
+
+class WebhookSecretRollSerializer(serializers.Serializer):
+    overlap_hours = serializers.IntegerField(
+        required=False, default=24, help_text="0–168: how long the previous secret keeps signing beside the new one."
+    )
+
+
 class WebhookEndpointCreateSerializer(serializers.Serializer):
     url = serializers.CharField(max_length=500)
     event_types = serializers.ListField(

@@ -27,16 +27,23 @@ from corporates.api.serializers import (
     MeSerializer,
     WebhookEndpointCreatedSerializer,
     WebhookEndpointCreateSerializer,
+    WebhookEndpointRolledSerializer,
     WebhookEndpointSerializer,
     WebhookEventResendSerializer,
     WebhookEventSerializer,
     WebhookResendResultSerializer,
+    WebhookSecretRollSerializer,
 )
 from corporates.api.tenancy import EnterpriseScopedMixin, request_enterprise
 from corporates.models import ApiScope, BankAccount, Enterprise, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from corporates.onboarding.banking import bank_account_register
 from corporates.permissions import principal_person
-from corporates.webhooks import webhook_endpoint_create, webhook_endpoint_delete, webhook_event_resend
+from corporates.webhooks import (
+    webhook_endpoint_create,
+    webhook_endpoint_delete,
+    webhook_endpoint_secret_roll,
+    webhook_event_resend,
+)
 
 # The KYB engineer's limits selector; /me shows limits once it exists.
 LIMITS_SELECTOR = "corporates.onboarding.limits.limits_all_for"
@@ -101,6 +108,28 @@ class WebhookEndpointDetailView(EnterpriseScopedMixin, generics.RetrieveDestroyA
     def delete(self, request, *args, **kwargs):
         webhook_endpoint_delete(endpoint=self.get_object(), deleted_by=principal_person(request.auth))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class WebhookEndpointRollSecretView(EnterpriseScopedMixin, generics.GenericAPIView):
+    required_scopes = {"POST": ApiScope.WEBHOOKS}
+    queryset = WebhookEndpoint.objects.filter(deleted_at__isnull=True)
+    serializer_class = WebhookSecretRollSerializer
+
+    @extend_schema(
+        request=WebhookSecretRollSerializer,
+        responses={200: WebhookEndpointRolledSerializer},
+        summary="Roll the signing secret (the new one is in the response; the old one signs too for overlap_hours)",
+    )
+    @idempotent
+    def post(self, request, *args, **kwargs):
+        serializer = WebhookSecretRollSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        endpoint = webhook_endpoint_secret_roll(
+            endpoint=self.get_object(),
+            rolled_by=principal_person(request.auth),
+            overlap_hours=serializer.validated_data["overlap_hours"],
+        )
+        return Response(WebhookEndpointRolledSerializer(endpoint).data)
 
 
 # --- events ----------------------------------------------------------------------------

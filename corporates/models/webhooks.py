@@ -25,8 +25,12 @@ class WebhookEndpoint(models.Model):
     event_types = models.JSONField(
         default=list, help_text='Subscribed types: exact ("fx.quote.accepted"), prefix ("fx.*") or "*".'
     )
-    # Kept in the clear: signing needs it. Shown to the enterprise at creation.
+    # Kept in the clear: signing needs it. Shown to the enterprise at creation and when rolled.
     secret = models.CharField(max_length=64)
+    # After a roll, the secret before it still signs (a second v1 in the header)
+    # until it expires, so that receivers can switch without losing an event.
+    previous_secret = models.CharField(max_length=64, blank=True, default="")
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -42,6 +46,12 @@ class WebhookEndpoint(models.Model):
     @property
     def is_active(self) -> bool:
         return self.deleted_at is None
+
+    def signing_secrets(self, now) -> list[str]:
+        """The secrets that sign a delivery now: the current one, then the previous one until it expires."""
+        if self.previous_secret and self.previous_secret_expires_at and now < self.previous_secret_expires_at:
+            return [self.secret, self.previous_secret]
+        return [self.secret]
 
 
 class WebhookEvent(models.Model):

@@ -58,6 +58,8 @@ def test_only_admins_reach_keys_and_webhooks(make_member, portal_client, role):
     assert client.post(reverse("corporates:api_key_revoke", args=[created.api_key.public_id])).status_code == 403
     assert client.get(WEBHOOKS).status_code == 403
     assert client.post(WEBHOOKS, {"url": "https://erp.example/hook", "event_types": "*"}).status_code == 403
+    roll = reverse("corporates:webhook_endpoint_roll_secret", args=["we_x"])
+    assert client.post(roll).status_code == 403
     created.api_key.refresh_from_db()
     assert created.api_key.revoked_at is None
     assert ApiKey.objects.count() == 1
@@ -73,6 +75,7 @@ def test_another_enterprises_key_and_endpoint_are_not_found(make_member, make_en
     client = portal_client(make_member("admin"))
     assert client.post(reverse("corporates:api_key_revoke", args=[key.api_key.public_id])).status_code == 404
     assert client.post(reverse("corporates:webhook_endpoint_delete", args=[endpoint.public_id])).status_code == 404
+    assert client.post(reverse("corporates:webhook_endpoint_roll_secret", args=[endpoint.public_id])).status_code == 404
     assert key.api_key.public_id not in client.get(API_KEYS).content.decode()
 
 
@@ -94,6 +97,14 @@ def test_an_admin_registers_an_endpoint_sees_its_secret_once_and_resends(make_me
     event = event_emit(enterprise=admin.enterprise, type="fx.quote.accepted", data={"quote": "fxq_1"})
     client.post(reverse("corporates:webhook_event_resend", args=[event.public_id]))
     assert event.deliveries.filter(is_resend=True).count() == 1
+
+    old = endpoint.secret
+    rolled = client.post(reverse("corporates:webhook_endpoint_roll_secret", args=[endpoint.public_id]), follow=True)
+    endpoint.refresh_from_db()
+    assert endpoint.secret != old and endpoint.previous_secret == old
+    page = rolled.content.decode()
+    assert f'data-testid="secret-once">{endpoint.secret}<' in page and "previous one keeps signing" in page
+    assert endpoint.secret not in client.get(WEBHOOKS).content.decode()
 
     client.post(reverse("corporates:webhook_endpoint_delete", args=[endpoint.public_id]))
     endpoint.refresh_from_db()
